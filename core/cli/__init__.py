@@ -1,0 +1,48 @@
+"""`amshortcut` command line: one Typer app, each command group in its own module."""
+
+import sys
+
+import typer
+
+from core.errors import UserError
+
+app = typer.Typer(
+    name="amshortcut",
+    help="AMShortcut Studio: generate amorphous structures (a-Si, a-SiO2) with few-step "
+    "shortcut diffusion models, build MD datasets, train models and measure structures.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root():
+    # A callback keeps `amshortcut metrics ...` a subcommand even while only one command exists.
+    pass
+
+
+# Each command module registers itself on `app` when imported.
+from core.cli import metrics_cmd  # noqa: E402,F401
+
+
+def main(argv=None):
+    """Entry point: user errors become one clear line on stderr and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
