@@ -1,0 +1,26 @@
+"""Structural and inverse-design metrics (SPEC §4, paper appendix B.5/B.7).
+
+All structure metrics take an `ase.Atoms` or a sequence of them, drop ghost atoms
+(atomic number 0) and return one curve per structure, computed in batches: one vesin
+neighbour list per structure, then a single vectorised histogram over all of them.
+"""
+
+from core.metrics.adf import adf
+from core.metrics.inverse import inverse_errors, mae, mape, rmse
+from core.metrics.rdf import rdf
+from core.metrics.rmsd import averaged, curve_rmsd, structure_rmsd
+from core.metrics.structures import MetricInputError, real_atoms
+
+__all__ = [
+    "MetricInputError",
+    "adf",
+    "averaged",
+    "curve_rmsd",
+    "inverse_errors",
+    "mae",
+    "mape",
+    "rdf",
+    "real_atoms",
+    "rmse",
+    "structure_rmsd",
+]

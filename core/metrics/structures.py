@@ -1,0 +1,84 @@
+"""Input handling shared by the structure metrics: accept Atoms, drop ghosts, batch pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import vesin
+from ase import Atoms
+
+from core.errors import UserError
+from core.sample import GHOST
+
+CHUNK_STRUCTURES = 256  # structures per batched histogram; bounds peak memory
+
+
+class MetricInputError(UserError, ValueError):
+    """Structures or values a metric cannot use; a ValueError for library callers, one line in the CLI."""
+
+
+def real_atoms(structures: Atoms | Iterable) -> list[Atoms]:
+    """Return the structures as a list of fully periodic `ase.Atoms` without ghost atoms.
+
+    Accepts one Atoms, an iterable of Atoms, or objects with a `to_atoms()` method
+    (e.g. `core.sample.MaterialSample`). Raises MetricInputError (a ValueError) for anything a
+    periodic metric cannot use: no cell volume, non-periodic directions, NaN positions,
+    no real atoms.
+    """
+    if isinstance(structures, Atoms) or hasattr(structures, "to_atoms"):
+        structures = [structures]
+    out = []
+    for k, item in enumerate(structures):
+        atoms = item.to_atoms() if hasattr(item, "to_atoms") else item
+        if not isinstance(atoms, Atoms):
+            raise MetricInputError(f"structure {k}: expected ase.Atoms, got {type(atoms).__name__}")
+        if not atoms.pbc.all():
+            raise MetricInputError(f"structure {k}: metrics need periodicity in all three directions")
+        if abs(atoms.cell.volume) < 1e-10:
+            raise MetricInputError(f"structure {k}: cell has zero volume")
+        atoms = atoms[atoms.numbers != GHOST]
+        if len(atoms) == 0:
+            raise MetricInputError(f"structure {k}: no real (non-ghost) atoms")
+        if not np.isfinite(atoms.positions).all():
+            raise MetricInputError(f"structure {k}: positions contain NaN or inf")
+        out.append(atoms)
+    if not out:
+        raise MetricInputError("no structures given")
+    return out
+
+
+@dataclass
+class PairBatch:
+    """Neighbour pairs of several structures, concatenated.
+
+    `structure[e]` is the structure of pair e; `centre[e]` is the global index of atom i
+    (atoms numbered consecutively over the batch); `vectors` are x_j + shift - x_i in Å;
+    `distances` their norms in Å. With `full_list` every pair appears as i-j and j-i,
+    sorted by centre; otherwise once.
+    """
+
+    structure: np.ndarray
+    centre: np.ndarray
+    vectors: np.ndarray | None
+    distances: np.ndarray
+    n_atoms: np.ndarray  # atoms per structure in this batch
+
+
+def pair_batches(atoms_list: list[Atoms], cutoff: float, full_list: bool, vectors: bool,
+                 chunk: int = CHUNK_STRUCTURES) -> Iterator[tuple[int, PairBatch]]:
+    """Yield (first structure index, PairBatch) for chunks of `atoms_list`, pairs with d < cutoff (Å)."""
+    nl = vesin.NeighborList(cutoff=float(cutoff), full_list=full_list, sorted=full_list)
+    quantities = "idD" if vectors else "id"
+    for start in range(0, len(atoms_list), chunk):
+        block = atoms_list[start:start + chunk]
+        n_atoms = np.array([len(a) for a in block])
+        atom_offset = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
+        parts = [nl.compute(a.positions, a.cell.array, True, quantities) for a in block]
+        counts = np.array([len(p[0]) for p in parts])
+        structure = np.repeat(np.arange(len(block)), counts)
+        centre = np.concatenate([p[0].astype(np.int64) for p in parts]) + np.repeat(atom_offset, counts)
+        distances = np.concatenate([p[1] for p in parts])
+        vecs = np.concatenate([p[2] for p in parts]).reshape(-1, 3) if vectors else None
+        yield start, PairBatch(structure, centre, vecs, distances, n_atoms)
