@@ -10,13 +10,14 @@ import typer
 
 from core.cli import app
 from core.errors import StructureFileError, UserError
-from core.metrics import MetricInputError, adf, averaged, curve_rmsd, rdf
 from core.sample import read_structures
 
 
-def _curves(path: Path, r_max: float, rdf_bins: int, adf_cutoff: float, adf_bins: int) -> dict:
-    """Read one file and compute its per-structure RDF and ADF; errors name the file."""
-    structures = read_structures(path)
+def _curves(path: Path, structures, r_max: float, rdf_bins: int, adf_cutoff: float, adf_bins: int) -> dict:
+    """Per-structure RDF and ADF of one file's structures, averaged; errors name the file."""
+    # Imported here: vesin pulls in torch (~2 s), which `--help` and bad-file errors need not wait for.
+    from core.metrics import MetricInputError, adf, averaged, rdf
+
     try:
         r, g = rdf(structures, r_max, rdf_bins)
         theta, p = adf(structures, adf_cutoff, adf_bins)
@@ -81,8 +82,11 @@ def metrics(
             raise UserError(f"{plot}: --plot must end in .png")
         if not plot.parent.is_dir():
             raise UserError(f"{plot}: folder {plot.parent} does not exist")
-    a = _curves(set_a, r_max, rdf_bins, adf_cutoff, adf_bins)
-    b = _curves(set_b, r_max, rdf_bins, adf_cutoff, adf_bins)
+    structures_a, structures_b = read_structures(set_a), read_structures(set_b)  # fail fast on bad files
+    a = _curves(set_a, structures_a, r_max, rdf_bins, adf_cutoff, adf_bins)
+    b = _curves(set_b, structures_b, r_max, rdf_bins, adf_cutoff, adf_bins)
+    from core.metrics import curve_rmsd  # lazily, as in _curves
+
     result = {"rdf_rmsd": curve_rmsd(a["rdf"], b["rdf"]), "adf_rmsd": curve_rmsd(a["adf"], b["adf"]),
               "n_a": a["n"], "n_b": b["n"]}
     if plot is not None:

@@ -67,8 +67,9 @@ class PairBatch:
 
 
 def pair_batches(atoms_list: list[Atoms], cutoff: float, full_list: bool, vectors: bool,
-                 chunk: int = CHUNK_STRUCTURES) -> Iterator[tuple[int, PairBatch]]:
+                 chunk: int | None = None) -> Iterator[tuple[int, PairBatch]]:
     """Yield (first structure index, PairBatch) for chunks of `atoms_list`, pairs with d < cutoff (Å)."""
+    chunk = chunk or CHUNK_STRUCTURES
     nl = vesin.NeighborList(cutoff=float(cutoff), full_list=full_list, sorted=full_list)
     quantities = "idD" if vectors else "id"
     for start in range(0, len(atoms_list), chunk):

@@ -1,0 +1,111 @@
+"""The `amshortcut` console script, run as a user would: help, metrics numbers, one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from ase import Atoms
+
+from core.metrics import structure_rmsd
+
+AMSHORTCUT = Path(sys.executable).parent / "amshortcut"
+CELL = np.diag([10.4, 10.4, 10.4])
+
+
+def run(*args, cwd=None):
+    return subprocess.run([str(AMSHORTCUT), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def random_set(n_structures, seed):
+    rng = np.random.default_rng(seed)
+    return [Atoms("Si48", scaled_positions=rng.random((48, 3)), cell=CELL, pbc=True)
+            for _ in range(n_structures)]
+
+
+@pytest.fixture(scope="module")
+def two_sets(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sets")
+    a, b = random_set(3, seed=1), random_set(2, seed=2)
+    b[0].positions *= 0.9  # compress one structure so the two sets clearly differ
+    ase.io.write(folder / "a.extxyz", a)
+    ase.io.write(folder / "b.extxyz", b)
+    return folder / "a.extxyz", folder / "b.extxyz", structure_rmsd(a, b)
+
+
+def test_help_explains_the_commands():
+    top = run("--help")
+    assert top.returncode == 0
+    assert "AMShortcut Studio" in top.stdout and "metrics" in top.stdout
+    sub = run("metrics", "--help")
+    assert sub.returncode == 0
+    for phrase in ("RMSD", "--plot", "A.extxyz", "B.extxyz", "Ghost atoms", "Example"):
+        assert phrase in sub.stdout
+
+
+def test_metrics_prints_the_rmsd(two_sets, tmp_path):
+    a, b, expected = two_sets
+    assert expected["rdf"] > 0.1 and expected["adf"] > 1e-4
+    out = run("metrics", a, b, "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["rdf_rmsd"] == pytest.approx(expected["rdf"], rel=1e-12)
+    assert result["adf_rmsd"] == pytest.approx(expected["adf"], rel=1e-12)
+    assert (result["n_a"], result["n_b"]) == (3, 2)
+
+    plot = tmp_path / "curves.png"
+    table = run("metrics", a, b, "--plot", plot)
+    assert table.returncode == 0, table.stderr
+    assert f"RDF RMSD  {expected['rdf']:.6f}" in table.stdout
+    assert f"ADF RMSD  {expected['adf']:.6f}" in table.stdout
+    assert "3 structures" in table.stdout and "2 structures" in table.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+
+
+def test_metrics_of_a_set_with_itself_is_zero(two_sets):
+    a, _, _ = two_sets
+    result = json.loads(run("metrics", a, a, "--json").stdout)
+    assert result["rdf_rmsd"] == 0.0 and result["adf_rmsd"] == 0.0
+
+
+GOOD_FRAME = 'Lattice="10.4 0 0 0 10.4 0 0 0 10.4" Properties=species:S:1:pos:R:3 pbc="T T T"'
+BAD_FILES = {
+    "empty.extxyz": ("", "file is empty"),
+    "garbage.extxyz": ("this is not\nan xyz file\n", "cannot parse"),
+    "nocell.extxyz": ("2\nProperties=species:S:1:pos:R:3\nSi 0 0 0\nSi 1 1 1\n", "periodic"),
+    "slab.extxyz": ("2\n" + GOOD_FRAME.replace('"T T T"', '"T T F"') + "\nSi 0 0 0\nSi 1 1 1\n", "periodic"),
+    "unknown.extxyz": ("2\n" + GOOD_FRAME + "\nSi 0 0 0\nQq 1 1 1\n", "unknown element"),
+    "nan.extxyz": ("2\n" + GOOD_FRAME + "\nSi 0 0 0\nSi nan 1 1\n", "NaN"),
+}
+
+
+@pytest.mark.parametrize("name", [*BAD_FILES, "missing.extxyz"])
+def test_bad_input_gives_one_line_error(two_sets, tmp_path, name):
+    a, _, _ = two_sets
+    text, problem = BAD_FILES.get(name, (None, "not found"))
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    out = run("metrics", a, tmp_path / name)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("error: ") and name in lines[0] and problem in lines[0]
+    assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_bad_options_give_clear_errors(two_sets, tmp_path):
+    a, b, _ = two_sets
+    wrong_suffix = run("metrics", a, b, "--plot", tmp_path / "curves.jpg")
+    assert wrong_suffix.returncode == 2 and "must end in .png" in wrong_suffix.stderr
+    no_folder = run("metrics", a, b, "--plot", tmp_path / "nowhere" / "c.png")
+    assert no_folder.returncode == 2 and "does not exist" in no_folder.stderr
+    negative = run("metrics", a, b, "--r-max", "-1")
+    assert negative.returncode == 2 and "--r-max must be positive" in negative.stderr
+    missing_arg = run("metrics", a)
+    assert missing_arg.returncode == 2 and "Missing argument 'B.extxyz'" in missing_arg.stderr
+    for out in (wrong_suffix, no_folder, negative, missing_arg):
+        assert "Traceback" not in out.stderr
