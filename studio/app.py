@@ -1,0 +1,285 @@
+"""`Studio`: the one app object behind `panel serve studio` and the Jupyter widgets.
+
+State lives in param objects (`GenerationSettings`, `BackgroundTask`, `Results`); widgets are
+made from those params and views are functions of them. Each browser session builds its own
+`Studio`, so sessions never share state (only the read-only model cache in `backend`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+
+import panel as pn
+import param
+
+from studio.backend import CoreBackend
+from studio.catalog import ASSETS, data_dir, discover
+from studio.ngl_view import NGLView, atoms_to_pdb
+from studio.plots import adf_plot, rdf_plot
+from studio.results import Results, analyse, property_rows
+from studio.settings import GenerationSettings
+from studio.tasks import BackgroundTask
+
+SIDEBAR_WIDTH = 330
+VIEW_SIZE = (520, 440)  # NGL canvas width, height in px (explicit: a 0-px canvas never draws)
+
+
+def _served() -> bool:
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
+
+
+class Studio(param.Parameterized):
+    """Generate amorphous structures with a trained checkpoint, look at them, measure them, export."""
+
+    def __init__(self, backend=None, assets=ASSETS, dispatch=None, **params):
+        super().__init__(**params)
+        self.backend = backend or CoreBackend()
+        self.assets = assets
+        self.settings = GenerationSettings(discover(assets))
+        self.task = BackgroundTask(dispatch=dispatch)
+        self.shear_task = BackgroundTask(dispatch=dispatch)
+        self.results = Results()
+        self._jupyter_view = None
+
+    # ------------------------------------------------------------------ actions
+
+    def generate(self, *_) -> bool:
+        """Validate the settings and start generating in the background; False if refused."""
+        errors = self.settings.errors()
+        if errors:
+            self.task.error = "\n".join(errors)
+            return False
+        ckpt, request = self.settings.checkpoint, self.settings.request()
+        system = self.settings.system
+        label = f"Generating {request['n_samples']} × {self.settings.atoms_per_sample}-atom cells, {request['steps']} step(s)"
+
+        def work(progress):
+            t0 = time.perf_counter()
+            model = self.backend.load_model(ckpt.path)
+            structures = self.backend.generate(model, progress=progress, **request)
+            elapsed = time.perf_counter() - t0
+            if not structures:
+                raise RuntimeError("the model returned no structures")
+            analysis = analyse(self.backend, structures, self._reference(system))
+            table = property_rows(self.backend, structures, request["properties"])
+            return dict(structures=list(structures), analysis=analysis, table=table,
+                        device=self.backend.device(structures), elapsed=elapsed)
+
+        def done(result):
+            self.results.param.update(selected=0, **result)
+
+        return self.task.start(work, done, label=label)
+
+    def cancel(self, *_) -> None:
+        self.task.cancel()
+
+    def compute_shear_modulus(self, *_) -> bool:
+        """Shear modulus (LAMMPS) of the selected structure, in the background."""
+        atoms, index = self.results.current, self.results.selected
+        if atoms is None:
+            self.shear_task.error = "Generate a structure first"
+            return False
+
+        def work(progress):
+            progress(0, 1)
+            return self.backend.shear_modulus(atoms)
+
+        return self.shear_task.start(work, lambda g: self.results.set_shear_modulus(index, g),
+                                     label=f"Shear modulus of structure {index} (LAMMPS)")
+
+    def _reference(self, system):
+        try:
+            return self.backend.reference(data_dir(system, self.assets))
+        except FileNotFoundError:
+            return None
+
+    # ------------------------------------------------------------------ views
+
+    @param.depends("settings.param", "settings.revision")
+    def _size_info(self):
+        s = self.settings
+        n = s.atoms_per_sample
+        text = f"{n} atoms per cell (ghosts included), {n * (s.n_samples or 0)} in total"
+        ckpt = s.checkpoint
+        if ckpt is not None and not s.errors():
+            try:
+                nbytes = self.backend.estimate_memory(ckpt.path, n_samples=s.n_samples, cell=s.cell,
+                                                      rho_max=ckpt.rho_max)
+                if nbytes:
+                    text += f"; estimated memory ≈ {nbytes / 2**20:.0f} MiB"
+            except Exception as exc:  # noqa: BLE001 - an estimate must never break the page
+                text += f"; memory estimate unavailable ({exc})"
+        return pn.pane.Markdown(text, styles={"font-size": "0.9em"}, margin=(0, 10))
+
+    @param.depends("settings.param", "settings.revision", "task.error", "shear_task.error")
+    def _alerts(self):
+        items = []
+        for line in self.settings.errors():
+            items.append(pn.pane.Alert(line, alert_type="danger", margin=(2, 5)))
+        for line in self.settings.warnings():
+            items.append(pn.pane.Alert(line, alert_type="warning", margin=(2, 5)))
+        for err in (self.task.error, self.shear_task.error):
+            if err:
+                items.append(pn.pane.Alert(err, alert_type="danger", margin=(2, 5), css_classes=["task-error"]))
+        return pn.Column(*items, sizing_mode="stretch_width")
+
+    @param.depends("settings.targets")
+    def _property_controls(self):
+        rows = []
+        for t in self.settings.targets:
+            box = pn.widgets.Checkbox.from_param(t.param.enabled, label=t.label())
+            value = pn.widgets.FloatInput.from_param(t.param.target, label="target", width=140)
+            flag = pn.pane.Markdown(pn.bind(lambda v, e, t=t: "⚠ extrapolation" if e and t.extrapolating else "",
+                                            t.param.target, t.param.enabled), width=120)
+            rows.append(pn.Column(box, pn.Row(value, flag)))
+        if not rows:
+            rows.append(pn.pane.Markdown("*This checkpoint has no conditioning properties.*"))
+        return pn.Column(*rows)
+
+    def _structure_picker(self):
+        picker = pn.widgets.Select(label="Structure shown", options={}, width=SIDEBAR_WIDTH - 20)
+
+        def sync_options(*_):
+            picker.options = {f"{i}: {a.get_chemical_formula(mode='metal')}": i
+                              for i, a in enumerate(self.results.structures)}
+            picker.value = self.results.selected if self.results.structures else None
+
+        def sync_selected(event):
+            if event.new is not None:
+                self.results.selected = event.new
+
+        self.results.param.watch(sync_options, "structures")
+        picker.param.watch(sync_selected, "value")
+        sync_options()
+        return picker
+
+    @param.depends("results.structures", "results.device", "results.elapsed")
+    def _run_info(self):
+        r = self.results
+        if not r.structures:
+            return pn.pane.Markdown("*No structures yet: set the controls and click Generate.*")
+        secs = "" if math.isnan(r.elapsed) else f" in {r.elapsed:.1f} s"
+        return pn.pane.Markdown(f"**{len(r.structures)} structures**{secs} on device **{r.device}**",
+                                css_classes=["run-info"])
+
+    def _view3d(self):
+        if not _served():
+            return pn.pane.Markdown("*3D view: shown below with nglview (Jupyter).*")
+        return NGLView(pdb=pn.bind(lambda s, i: atoms_to_pdb(self.results.current),
+                                   self.results.param.structures, self.results.param.selected),
+                       width=VIEW_SIZE[0], height=VIEW_SIZE[1], css_classes=["ngl-panel"])
+
+    def _downloads(self):
+        def getter(which):
+            def callback():
+                return io.BytesIO(self.results.export(self.backend, which))
+            return callback
+
+        name = pn.bind(lambda *_: f"{self.settings.system}_{self.settings.steps}steps.extxyz",
+                       self.results.param.structures)
+        return pn.Row(
+            pn.widgets.FileDownload(callback=getter("selected"), filename=name, label="Export selected (.extxyz)",
+                                    embed=False),
+            pn.widgets.FileDownload(callback=getter("all"), filename=name, label="Export all (.extxyz)",
+                                    embed=False),
+        )
+
+    def controls(self) -> pn.Column:
+        """Sidebar: system, framework, properties, steps, size, seed, Generate/Cancel."""
+        s = self.settings
+        generate = pn.widgets.Button(label="Generate", color="primary",
+                                     disabled=self.task.param.running, css_classes=["generate"])
+        generate.on_click(self.generate)
+        cancel = pn.widgets.Button(label="Cancel", disabled=self.task.param.running.rx.not_())
+        cancel.on_click(self.cancel)
+        framework = pn.widgets.Select.from_param(s.param.framework, label="Framework",
+                                                 disabled=s.param.framework.rx.pipe(
+                                                     lambda _: len(s.param.framework.objects) < 2))
+        return pn.Column(
+            pn.widgets.Select.from_param(s.param.system, label="Material system"),
+            framework,
+            pn.pane.Markdown("**Condition on properties**", margin=(10, 10, 0, 10)),
+            self._property_controls,
+            pn.widgets.RadioButtonGroup.from_param(s.param.steps, label="Sampling steps"),
+            pn.widgets.IntInput.from_param(s.param.n_samples, label="Number of samples"),
+            pn.widgets.FloatInput.from_param(s.param.cell_size, label="Cubic cell edge (Å)"),
+            pn.widgets.IntInput.from_param(s.param.seed, label="Seed"),
+            self._size_info,
+            pn.Row(generate, cancel),
+            pn.indicators.Progress(value=self.task.param.step, max=self.task.param.total,
+                                   width=SIDEBAR_WIDTH - 20, css_classes=["gen-progress"]),
+            pn.pane.Markdown(self.task.param.message, css_classes=["gen-message"]),
+            width=SIDEBAR_WIDTH,
+        )
+
+    def outputs(self) -> pn.Column:
+        """Main area: 3D view, RDF/ADF overlays, property table, exports."""
+        shear = pn.widgets.Button(label="Shear modulus of shown structure (LAMMPS, slow)",
+                                  disabled=self.shear_task.param.running)
+        shear.on_click(self.compute_shear_modulus)
+        plots = pn.Column(
+            pn.pane.HoloViews(pn.bind(rdf_plot, self.results.param.analysis), width=460, height=270,
+                              css_classes=["rdf-plot"]),
+            pn.pane.HoloViews(pn.bind(adf_plot, self.results.param.analysis), width=460, height=270,
+                              css_classes=["adf-plot"]),
+        )
+        return pn.Column(
+            self._alerts,
+            self._run_info,
+            pn.Row(pn.Column(self._structure_picker(), self._view3d()), plots),
+            pn.pane.DataFrame(self.results.param.table, index=False, max_rows=100, sizing_mode="stretch_width"),
+            pn.Row(shear, pn.pane.Markdown(self.shear_task.param.message)),
+            self._downloads(),
+            sizing_mode="stretch_width",
+        )
+
+    def panel(self) -> pn.viewable.Viewable:
+        """The whole studio as one Panel layout."""
+        header = pn.pane.Markdown("## AMShortcut Studio — generative design of amorphous materials",
+                                  margin=(5, 10))
+        if _served():
+            pn.state.on_session_destroyed(lambda ctx: (self.task.cancel(), self.shear_task.cancel()))
+        return pn.Column(header, pn.Row(self.controls(), self.outputs()), sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return self.panel()
+
+    def servable(self, title: str = "AMShortcut Studio"):
+        """Mark the layout servable (for `panel serve studio`)."""
+        return self.panel().servable(title=title)
+
+    # ------------------------------------------------------------------ Jupyter
+
+    def structure_widget(self):
+        """A native nglview widget showing the selected structure; it follows the selection."""
+        import nglview
+
+        if self._jupyter_view is None:
+            view = nglview.NGLWidget()
+            view._studio_component = None
+
+            def show(*_):
+                atoms = self.results.current
+                if view._studio_component is not None:
+                    view.remove_component(view._studio_component)
+                    view._studio_component = None
+                if atoms is not None:
+                    comp = view.add_component(nglview.ASEStructure(atoms[atoms.numbers != 0]))
+                    comp.add_representation("ball+stick", colorScheme="element")
+                    comp.add_unitcell()
+                    view._studio_component = comp
+
+            self.results.param.watch(show, ["structures", "selected"])
+            show()
+            self._jupyter_view = view
+        return self._jupyter_view
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        pn.extension()
+        display(self.panel())
+        display(self.structure_widget())

@@ -1,0 +1,105 @@
+"""The studio's only door into `core`: every scientific call goes through `CoreBackend`.
+
+The studio holds no science. This module imports `core` lazily (inside each method) so the
+app starts, and shows a clear message, even while a piece of `core` is missing. Tests pass
+their own backend object with the same methods to `Studio(backend=...)`.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+_MODEL_CACHE: dict[str, object] = {}
+_MODEL_LOCK = threading.Lock()
+
+
+class CoreBackend:
+    """Thin adapter from the studio to `core` (checkpoints, sampling, metrics, properties)."""
+
+    def load_model(self, path: Path):
+        """Load a checkpoint directory once per process; models are shared read-only by sessions."""
+        from core.checkpoint import load_checkpoint
+
+        key = str(Path(path).resolve())
+        with _MODEL_LOCK:
+            if key not in _MODEL_CACHE:
+                _MODEL_CACHE[key] = load_checkpoint(path)
+            return _MODEL_CACHE[key]
+
+    def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress):
+        """Sample structures (ghosts stripped) with `core.sampling.generate` on the best device."""
+        from core.sampling import generate
+
+        return generate(model, n_samples=n_samples, steps=steps, cell=cell, rho_max=rho_max,
+                        properties=properties, device="auto", seed=seed, progress=progress)
+
+    def estimate_memory(self, model_path: Path, *, n_samples, cell, rho_max):
+        """Peak memory in bytes of one generation request, or None when core cannot say."""
+        from core.sampling import estimate_memory
+
+        return estimate_memory(n_samples=n_samples, cell=cell, rho_max=rho_max)
+
+    def device(self, structures) -> str:
+        """Device that produced the structures, as recorded by core in `atoms.info`."""
+        for atoms in structures:
+            if "device" in atoms.info:
+                return str(atoms.info["device"])
+        return "unknown"
+
+    def reference(self, data_dir: Path) -> dict:
+        """Averaged training-set curves {r, rdf, theta, adf} from `<data_dir>/reference.npz`."""
+        with np.load(Path(data_dir) / "reference.npz") as ref:
+            return {key: np.asarray(ref[key]) for key in ref.files}
+
+    def dataset_meta(self, data_dir: Path) -> dict:
+        """Dataset metadata (elements, property ranges) via `core.datasets`."""
+        from core.datasets import dataset_meta
+
+        return dataset_meta(data_dir)
+
+    def rdf(self, structures):
+        """(r Å, g[n, bins]) via `core.metrics.rdf`."""
+        from core.metrics import rdf
+
+        return rdf(structures)
+
+    def adf(self, structures):
+        """(θ degrees, P[n, bins]) via `core.metrics.adf`."""
+        from core.metrics import adf
+
+        return adf(structures)
+
+    def curve_rmsd(self, generated, reference) -> float:
+        """RMSD of set-averaged curves (SPEC §4) via `core.metrics.curve_rmsd`."""
+        from core.metrics import curve_rmsd
+
+        return curve_rmsd(generated, reference)
+
+    def density(self, atoms) -> float:
+        """Number density of real atoms in atoms/Å^3 (`core.sample.MaterialSample`)."""
+        from core.sample import MaterialSample
+
+        return MaterialSample.from_atoms(atoms).density
+
+    def cheap_properties(self, atoms) -> dict[str, float]:
+        """Properties that take well under a second: mean ring size when `core.properties` has it."""
+        try:
+            from core.properties import ring_size_mean
+        except ImportError:
+            return {}
+        return {"ring_size_mean": float(ring_size_mean(atoms))}
+
+    def shear_modulus(self, atoms) -> float:
+        """Shear modulus in GPa by LAMMPS (slow: seconds to minutes)."""
+        from core.properties import shear_modulus
+
+        return float(shear_modulus(atoms))
+
+    def write_extxyz(self, path: Path, structures) -> None:
+        """Write structures to extxyz with `core.sample.write_structures`."""
+        from core.sample import write_structures
+
+        write_structures(path, structures)

@@ -1,0 +1,87 @@
+"""3D structure view for the served studio: NGL (vendored, offline) in a Panel JSComponent.
+
+The structure travels as PDB text written by ASE (with CRYST1, so NGL draws the periodic
+cell); ghosts are removed before writing. `studio/static/ngl.js` is the UMD build of the
+npm package `ngl` (MIT, see `static/NGL_LICENSE`), served by `panel serve studio` at
+`/studio/static/ngl.js`. In Jupyter the studio uses nglview instead.
+"""
+
+from __future__ import annotations
+
+import io
+
+import param
+from panel.custom import JSComponent
+
+GHOST = 0  # core.sample.GHOST; repeated so that drawing never imports the model stack
+
+
+def atoms_to_pdb(atoms) -> str:
+    """PDB text (with CRYST1 cell) of the real atoms of an `ase.Atoms`; empty string for None."""
+    if atoms is None:
+        return ""
+    import ase.io
+
+    real = atoms[atoms.numbers != GHOST]
+    buf = io.StringIO()
+    ase.io.write(buf, real, format="proteindatabank")
+    return buf.getvalue()
+
+
+class NGLView(JSComponent):
+    """NGL viewer of one structure: ball+stick with bonds, colour by element, unit cell."""
+
+    pdb = param.String(default="", doc="Structure as PDB text (see atoms_to_pdb)")
+    representation = param.Selector(default="ball+stick", objects=["ball+stick", "spacefill", "line"])
+    ngl_url = param.String(default="/studio/static/ngl.js", doc="Where the page loads ngl.js from")
+    atom_count = param.Integer(default=0, doc="Atoms NGL drew (set by the browser)")
+
+    _esm = """
+    function loadNGL(url) {
+      if (window.NGL) return Promise.resolve(window.NGL);
+      if (!window.__studioNGL) {
+        window.__studioNGL = new Promise((resolve, reject) => {
+          const s = document.createElement("script");
+          s.src = url;
+          s.onload = () => resolve(window.NGL);
+          s.onerror = () => reject(new Error("cannot load " + url));
+          document.head.appendChild(s);
+        });
+      }
+      return window.__studioNGL;
+    }
+
+    export function render({ model, el }) {
+      const box = document.createElement("div");
+      box.className = "ngl-view";
+      box.style.width = "100%";
+      box.style.height = "100%";
+      box.style.position = "relative";
+      let stage = null;
+
+      function draw() {
+        if (!stage) return;
+        stage.removeAllComponents();
+        if (!model.pdb) { box.dataset.natoms = "0"; model.atom_count = 0; return; }
+        const blob = new Blob([model.pdb], { type: "text/plain" });
+        stage.loadFile(blob, { ext: "pdb", defaultRepresentation: false }).then((comp) => {
+          comp.addRepresentation(model.representation, { colorScheme: "element", multipleBond: "off" });
+          comp.addRepresentation("unitcell");
+          stage.autoView();
+          box.dataset.natoms = String(comp.structure.atomCount);
+          model.atom_count = comp.structure.atomCount;
+        });
+      }
+
+      loadNGL(model.ngl_url).then((NGL) => {
+        stage = new NGL.Stage(box, { backgroundColor: "white", tooltip: true });
+        stage.handleResize();
+        draw();
+      }).catch((err) => { box.textContent = String(err); });
+
+      model.on(["pdb", "representation"], draw);
+      model.on("resize", () => { if (stage) stage.handleResize(); });
+      model.on("remove", () => { if (stage) stage.dispose(); });
+      return box;
+    }
+    """

@@ -1,0 +1,38 @@
+"""RDF and ADF overlays (HoloViews): generated set vs training-set reference, RMSD in the title."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 - registers the Bokeh backend for .opts
+
+from studio.results import Analysis
+
+GEN_COLOR, REF_COLOR = "#d62728", "#1f77b4"
+
+
+def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name):
+    curves = []
+    if ref is not None and ref_x is not None:
+        curves.append(hv.Curve((ref_x, ref), xlabel, ylabel, label="training set").opts(color=REF_COLOR))
+    if gen is not None:
+        curves.append(hv.Curve((x, gen), xlabel, ylabel, label="generated").opts(color=GEN_COLOR))
+    title = name if rmsd is None else f"{name}   RMSD {rmsd:.4g}"
+    if not curves:
+        curves = [hv.Curve([], xlabel, ylabel)]
+        title = f"{name}: generate to see it"
+    return hv.Overlay(curves).opts(title=title, legend_position="top_right", width=460,
+                                  height=260, show_grid=True)
+
+
+def rdf_plot(analysis: Analysis | None) -> hv.Overlay:
+    """g(r) of generated vs training set (r in Å)."""
+    a = analysis or Analysis()
+    return _overlay(a.r, a.rdf, a.ref.get("r"), a.ref.get("rdf"), a.rmsd.get("rdf"),
+                    "r (Å)", "g(r)", "RDF")
+
+
+def adf_plot(analysis: Analysis | None) -> hv.Overlay:
+    """Bond-angle distribution P(θ) (per degree) of generated vs training set."""
+    a = analysis or Analysis()
+    return _overlay(a.theta, a.adf, a.ref.get("theta"), a.ref.get("adf"), a.rmsd.get("adf"),
+                    "θ (degrees)", "P(θ) (1/degree)", "ADF")

@@ -1,0 +1,93 @@
+"""Generated structures and what the studio shows about them (curves, RMSD, property table)."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import param
+
+
+@dataclass
+class Analysis:
+    """Generated-set curves beside the training-set reference (either may be missing)."""
+
+    r: np.ndarray | None = None
+    rdf: np.ndarray | None = None  # averaged over generated structures
+    theta: np.ndarray | None = None
+    adf: np.ndarray | None = None
+    ref: dict = field(default_factory=dict)  # r, rdf, theta, adf of the training set
+    rmsd: dict = field(default_factory=dict)  # {"rdf": float, "adf": float}
+    notes: list = field(default_factory=list)  # why something is missing
+
+
+def analyse(backend, structures, reference: dict | None) -> Analysis:
+    """RDF/ADF of the generated set and RMSD to the reference, all computed by `core`."""
+    out = Analysis(ref=reference or {})
+    r, g = backend.rdf(structures)
+    theta, p = backend.adf(structures)
+    out.r, out.rdf, out.theta, out.adf = r, g.mean(axis=0), theta, p.mean(axis=0)
+    if not reference:
+        out.notes.append("No training-set reference curves (reference.npz) for this system")
+        return out
+    for key in ("rdf", "adf"):
+        if key in reference and len(reference[key]) == len(getattr(out, key)):
+            out.rmsd[key] = backend.curve_rmsd(getattr(out, key), reference[key])
+    return out
+
+
+def property_rows(backend, structures, targets: dict[str, float]) -> pd.DataFrame:
+    """One row per structure: atoms, composition, density, cheap properties, conditioning targets."""
+    rows = []
+    for i, atoms in enumerate(structures):
+        row = {"#": i, "atoms": len(atoms), "composition": atoms.get_chemical_formula(mode="metal"),
+               "density (atoms/Å³)": round(backend.density(atoms), 5)}
+        try:
+            row.update({k: round(v, 4) for k, v in backend.cheap_properties(atoms).items()})
+        except Exception as exc:  # noqa: BLE001 - a failing property must not hide the others
+            row["note"] = f"property failed: {exc}"
+        for name, value in targets.items():
+            row[f"{name} target"] = value
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+class Results(param.Parameterized):
+    """The structures of the last finished generation and the selection in them."""
+
+    structures = param.List(default=[], doc="Generated ase.Atoms (ghosts stripped)")
+    selected = param.Integer(default=0, bounds=(0, None), doc="Index of the structure shown in 3D")
+    analysis = param.ClassSelector(class_=Analysis, default=None, allow_None=True)
+    table = param.DataFrame(default=None, allow_None=True)
+    device = param.String(default="", doc="Device the last generation ran on")
+    elapsed = param.Number(default=math.nan, doc="Seconds the last generation took")
+
+    @property
+    def current(self):
+        """The selected structure, or None."""
+        if not self.structures:
+            return None
+        return self.structures[min(self.selected, len(self.structures) - 1)]
+
+    def set_shear_modulus(self, index: int, value_gpa: float) -> None:
+        """Store a shear modulus (GPa) computed in the background into the table."""
+        table = self.table.copy()
+        if "shear modulus (GPa)" not in table:
+            table["shear modulus (GPa)"] = np.nan
+        table.loc[table["#"] == index, "shear modulus (GPa)"] = round(value_gpa, 2)
+        self.table = table
+
+    def export(self, backend, which: str = "all") -> bytes:
+        """extxyz bytes of all structures or only the selected one (via `core.sample`)."""
+        frames = self.structures if which == "all" else [self.current]
+        frames = [f for f in frames if f is not None]
+        if not frames:
+            return b""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "structures.extxyz"
+            backend.write_extxyz(path, frames)
+            return path.read_bytes()

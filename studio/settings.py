@@ -1,0 +1,152 @@
+"""The generation request as `param` state, with the validation the widgets cannot express."""
+
+from __future__ import annotations
+
+import math
+
+import param
+
+from studio.catalog import Checkpoint, PropertyRange
+
+STEP_CHOICES = [1, 2, 4, 5, 10, 25, 50, 100, 250]
+MAX_SAMPLES = 64
+CELL_BOUNDS = (8.0, 30.0)  # Å, cubic cell edge
+MAX_ATOMS_PER_SAMPLE = 3000  # padded atoms (ghosts included) per structure
+MAX_ATOMS_TOTAL = 20000  # padded atoms in one request (all samples)
+
+
+class PropertyTarget(param.Parameterized):
+    """One conditioning property: on/off, its target and the training-data range."""
+
+    enabled = param.Boolean(default=False, doc="Condition the generation on this property")
+    target = param.Number(default=0.0, doc="Target value (units of the training data)")
+    low = param.Number(default=-math.inf, constant=True, doc="Smallest value in the training data")
+    high = param.Number(default=math.inf, constant=True, doc="Largest value in the training data")
+
+    @classmethod
+    def from_range(cls, rng: PropertyRange) -> "PropertyTarget":
+        start = rng.mean if math.isfinite(rng.mean) else 0.5 * (rng.low + rng.high)
+        if not math.isfinite(start):
+            start = 0.0
+        return cls(name=rng.name, target=start, low=rng.low, high=rng.high)
+
+    @property
+    def range_known(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    @property
+    def extrapolating(self) -> bool:
+        """True when the target lies outside the training data's range."""
+        return self.range_known and not (self.low <= self.target <= self.high)
+
+    def label(self) -> str:
+        if not self.range_known:
+            return f"{self.name} (training range unknown)"
+        return f"{self.name} (training data: {self.low:.4g} – {self.high:.4g})"
+
+
+class GenerationSettings(param.Parameterized):
+    """Everything a Generate click sends to `core.sampling.generate`."""
+
+    system = param.Selector(default="a-Si", objects=["a-Si", "a-SiO2"], doc="Material system")
+    framework = param.Selector(default=None, objects=[], allow_None=True,
+                               doc="Generative framework (one per trained checkpoint)")
+    steps = param.Selector(default=1, objects=STEP_CHOICES, doc="Number of sampling steps")
+    n_samples = param.Integer(default=4, bounds=(1, MAX_SAMPLES), doc="Structures to generate")
+    cell_size = param.Number(default=16.0, bounds=CELL_BOUNDS, step=0.5,
+                             doc="Edge of the cubic cell in Å")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="Random seed")
+    targets = param.List(default=[], item_type=PropertyTarget, doc="Conditioning properties")
+    revision = param.Integer(default=0, doc="Bumped when any target changes, so views can depend on it")
+
+    def __init__(self, catalog: dict[str, dict[str, Checkpoint]], **params):
+        self.catalog = catalog
+        super().__init__(**params)
+        self.param.system.objects = list(catalog) or ["a-Si", "a-SiO2"]
+        if self.system not in self.param.system.objects:
+            self.system = self.param.system.objects[0]
+        self._on_system()
+
+    @param.depends("system", watch=True)
+    def _on_system(self):
+        frameworks = sorted(self.catalog.get(self.system, {}))
+        self.param.framework.objects = frameworks
+        preferred = "amshortcut" if "amshortcut" in frameworks else (frameworks[0] if frameworks else None)
+        self.framework = preferred
+        self._on_framework()
+
+    @param.depends("framework", watch=True)
+    def _on_framework(self):
+        ckpt = self.checkpoint
+        targets = [PropertyTarget.from_range(r) for r in ckpt.properties] if ckpt else []
+        for t in targets:
+            t.param.watch(self._bump, ["enabled", "target"])
+        self.targets = targets
+
+    def _bump(self, *_):
+        self.revision += 1
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        return self.catalog.get(self.system, {}).get(self.framework) if self.framework else None
+
+    @property
+    def cell(self) -> list[list[float]]:
+        """Cubic cell matrix (rows are lattice vectors, Å)."""
+        a = float(self.cell_size)
+        return [[a, 0.0, 0.0], [0.0, a, 0.0], [0.0, 0.0, a]]
+
+    @property
+    def atoms_per_sample(self) -> int:
+        """Padded atom count floor(rho_max · V), ghosts included (SPEC §1)."""
+        rho = self.checkpoint.rho_max if self.checkpoint else 0.11
+        if not _finite(self.cell_size):
+            return 0
+        return int(math.floor(rho * float(self.cell_size) ** 3 + 1e-9))
+
+    def properties(self) -> dict[str, float]:
+        """The enabled conditioning targets, {name: value}."""
+        return {t.name: float(t.target) for t in self.targets if t.enabled}
+
+    def errors(self) -> list[str]:
+        """Reasons this request cannot run (empty when it can)."""
+        out = []
+        if self.checkpoint is None:
+            out.append(f"No trained checkpoint for {self.system}: expected "
+                       f"assets/checkpoints/{self.system}/<framework>/config.json")
+        if self.steps not in STEP_CHOICES:
+            out.append(f"Steps must be one of {STEP_CHOICES}, got {self.steps!r}")
+        if not (_finite(self.n_samples) and 1 <= self.n_samples <= MAX_SAMPLES):
+            out.append(f"Number of samples must be 1–{MAX_SAMPLES}")
+        if not (_finite(self.cell_size) and CELL_BOUNDS[0] <= self.cell_size <= CELL_BOUNDS[1]):
+            out.append(f"Cell size must be {CELL_BOUNDS[0]:g}–{CELL_BOUNDS[1]:g} Å")
+        if not (_finite(self.seed) and self.seed >= 0):
+            out.append("Seed must be a non-negative integer")
+        for t in self.targets:
+            if t.enabled and not _finite(t.target):
+                out.append(f"Target for {t.name} is not a number")
+        if not out:
+            n = self.atoms_per_sample
+            if n > MAX_ATOMS_PER_SAMPLE:
+                out.append(f"{n} atoms per structure (ghosts included) exceeds {MAX_ATOMS_PER_SAMPLE}: use a smaller cell")
+            elif n * self.n_samples > MAX_ATOMS_TOTAL:
+                out.append(f"{n * self.n_samples} atoms in total exceeds {MAX_ATOMS_TOTAL}: fewer samples or a smaller cell")
+        return out
+
+    def warnings(self) -> list[str]:
+        """Allowed but noteworthy: targets outside the training data (extrapolation)."""
+        return [f"{t.name} = {t.target:.4g} is outside the training data ({t.low:.4g} – {t.high:.4g}): "
+                "extrapolation, expect larger errors"
+                for t in self.targets if t.enabled and _finite(t.target) and t.extrapolating]
+
+    def request(self) -> dict:
+        """Keyword arguments for the backend's `generate` (call only when `errors()` is empty)."""
+        return dict(n_samples=int(self.n_samples), steps=int(self.steps), cell=self.cell,
+                    rho_max=self.checkpoint.rho_max, properties=self.properties(), seed=int(self.seed))
+
+
+def _finite(x) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,100 @@
+"""Test doubles for the studio: a fake checkpoint tree and a backend with core's call shapes.
+
+Only tests use these; the shipped studio always talks to `core` through `CoreBackend`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.build import bulk
+
+
+def make_assets(root: Path, properties=None) -> Path:
+    """An assets tree with one a-Si 'amshortcut' checkpoint config and reference curves."""
+    properties = properties if properties is not None else {
+        "ring_size_mean": {"min": 5.5, "max": 7.0, "mean": 6.1, "std": 0.2},
+        "shear_modulus": {"min": 20.0, "max": 40.0, "mean": 30.0, "std": 4.0},
+    }
+    ckpt = Path(root) / "checkpoints" / "a-Si" / "amshortcut"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text(json.dumps({
+        "framework": "amshortcut", "species": ["Si"], "rho_max": 0.06,
+        "properties": list(properties), "property_stats": properties,
+    }))
+    data = Path(root) / "data" / "a-Si"
+    data.mkdir(parents=True)
+    r = np.linspace(0.025, 4.975, 100)
+    theta = np.linspace(0.5, 179.5, 180)
+    np.savez(data / "reference.npz", r=r, rdf=np.exp(-((r - 2.35) / 0.1) ** 2) * 8,
+             theta=theta, adf=np.exp(-((theta - 109.0) / 10.0) ** 2) / 177.0)
+    return Path(root)
+
+
+class FakeBackend:
+    """Returns perturbed diamond Si cells; records calls; `step_delay` makes cancellation testable."""
+
+    def __init__(self, step_delay: float = 0.0, fail: Exception | None = None):
+        self.step_delay = step_delay
+        self.fail = fail
+        self.calls = []
+        self.lock = threading.Lock()
+
+    def load_model(self, path):
+        return {"path": str(path)}
+
+    def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress):
+        with self.lock:
+            self.calls.append(dict(n_samples=n_samples, steps=steps, cell=cell, properties=properties, seed=seed))
+        if self.fail:
+            raise self.fail
+        for k in range(steps):
+            progress(k, steps)
+            time.sleep(self.step_delay)
+        progress(steps, steps)
+        rng = np.random.default_rng(seed)
+        out = []
+        for _ in range(n_samples):
+            atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)
+            atoms.positions += rng.normal(0, 0.1, atoms.positions.shape)
+            atoms.info["device"] = "cpu"
+            out.append(atoms)
+        return out
+
+    def estimate_memory(self, model_path, *, n_samples, cell, rho_max):
+        return 1e6 * n_samples
+
+    def device(self, structures):
+        return structures[0].info.get("device", "unknown")
+
+    def reference(self, data_dir):
+        with np.load(Path(data_dir) / "reference.npz") as ref:
+            return {k: ref[k] for k in ref.files}
+
+    def rdf(self, structures):
+        from core.metrics import rdf
+        return rdf(structures)
+
+    def adf(self, structures):
+        from core.metrics import adf
+        return adf(structures)
+
+    def curve_rmsd(self, a, b):
+        return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+    def density(self, atoms):
+        return len(atoms) / atoms.cell.volume
+
+    def cheap_properties(self, atoms):
+        return {"ring_size_mean": 6.0}
+
+    def shear_modulus(self, atoms):
+        return 31.5
+
+    def write_extxyz(self, path, structures):
+        from core.sample import write_structures
+        write_structures(path, structures)

@@ -1,0 +1,205 @@
+"""Studio state logic without a browser: catalog, validation, background generation, export."""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+
+import ase.io
+import numpy as np
+import pytest
+
+from studio import Studio
+from studio.catalog import discover
+from studio.ngl_view import atoms_to_pdb
+from studio.settings import MAX_ATOMS_PER_SAMPLE, STEP_CHOICES
+from tests.studio_fakes import FakeBackend, make_assets
+
+
+def direct(fn):
+    fn()
+
+
+@pytest.fixture
+def assets(tmp_path):
+    return make_assets(tmp_path / "assets")
+
+
+def studio(assets, backend=None):
+    return Studio(backend=backend or FakeBackend(), assets=assets, dispatch=direct)
+
+
+def wait(task, timeout=20.0):
+    task.join(timeout)
+    assert not task.running, "background task did not finish"
+
+
+def test_catalog_lists_shipped_systems_and_checkpoint_ranges(assets):
+    cat = discover(assets)
+    assert list(cat)[:2] == ["a-Si", "a-SiO2"]
+    ckpt = cat["a-Si"]["amshortcut"]
+    assert ckpt.species == ("Si",) and ckpt.rho_max == 0.06
+    assert {p.name: (p.low, p.high) for p in ckpt.properties} == {
+        "ring_size_mean": (5.5, 7.0), "shear_modulus": (20.0, 40.0)}
+    assert cat["a-SiO2"] == {}
+
+
+def test_settings_follow_system_and_framework(assets):
+    s = studio(assets).settings
+    assert s.framework == "amshortcut" and [t.name for t in s.targets] == ["ring_size_mean", "shear_modulus"]
+    assert s.targets[0].target == pytest.approx(6.1)  # starts at the training mean
+    assert s.param.steps.objects == STEP_CHOICES
+    s.system = "a-SiO2"
+    assert s.framework is None and s.targets == []
+    assert any("No trained checkpoint for a-SiO2" in e for e in s.errors())
+
+
+def test_zero_steps_and_out_of_bounds_values_are_rejected(assets):
+    s = studio(assets).settings
+    for name, bad in [("steps", 0), ("steps", 3), ("n_samples", 0), ("cell_size", 2.0), ("seed", -1)]:
+        with pytest.raises(ValueError):
+            setattr(s, name, bad)
+    assert s.errors() == []
+
+
+def test_nan_values_are_validation_errors(assets):
+    s = studio(assets).settings
+    with pytest.raises(ValueError):
+        s.cell_size = math.nan  # bounded params refuse NaN outright
+    s.targets[1].target = math.nan  # unbounded targets do not: validation must catch it
+    assert s.errors() == []  # ... once the property is switched on
+    s.targets[1].enabled = True
+    s.targets[1].target = math.nan
+    assert s.errors() == ["Target for shear_modulus is not a number"]
+
+
+def test_atom_limits_use_rho_max(assets):
+    s = studio(assets).settings
+    s.cell_size = 16.0
+    assert s.atoms_per_sample == math.floor(0.06 * 16.0**3)  # 245 padded atoms
+    s.cell_size = 30.0  # 1620 atoms per cell, 64 samples -> over the total limit
+    s.n_samples = 64
+    assert any("in total exceeds" in e for e in s.errors())
+    s.n_samples = 1
+    assert s.errors() == [] and s.atoms_per_sample < MAX_ATOMS_PER_SAMPLE
+
+
+def test_extrapolation_is_a_warning_not_an_error(assets):
+    s = studio(assets).settings
+    t = s.targets[1]
+    t.enabled, t.target = True, 55.0
+    assert s.errors() == []
+    assert len(s.warnings()) == 1 and "extrapolation" in s.warnings()[0]
+    assert s.properties() == {"shear_modulus": 55.0}
+    rev = s.revision
+    t.target = 30.0
+    assert s.warnings() == [] and s.revision > rev
+
+
+def test_generate_fills_results_curves_and_table(assets):
+    backend = FakeBackend()
+    app = studio(assets, backend)
+    app.settings.param.update(steps=1, n_samples=3, seed=7)
+    app.settings.targets[0].enabled = True
+    assert app.generate()
+    wait(app.task)
+    assert app.task.error == "" and app.task.step == app.task.total == 1
+    assert backend.calls == [dict(n_samples=3, steps=1, cell=app.settings.cell,
+                                  properties={"ring_size_mean": pytest.approx(6.1)}, seed=7)]
+    res = app.results
+    assert len(res.structures) == 3 and res.device == "cpu" and res.elapsed >= 0
+    assert res.analysis.rdf.shape == (100,) and res.analysis.adf.shape == (180,)
+    assert set(res.analysis.rmsd) == {"rdf", "adf"} and res.analysis.rmsd["rdf"] > 0
+    assert list(res.table["#"]) == [0, 1, 2] and (res.table["composition"] == "Si64").all()
+    assert res.table["ring_size_mean target"].iloc[0] == pytest.approx(6.1)
+
+
+def test_invalid_request_is_refused_with_a_message(assets):
+    app = studio(assets)
+    app.settings.targets[0].param.update(enabled=True, target=math.inf)
+    assert app.generate() is False
+    assert "ring_size_mean is not a number" in app.task.error and not app.task.running
+
+
+def test_cancel_stops_generation_at_next_step(assets):
+    app = studio(assets, FakeBackend(step_delay=0.05))
+    app.settings.steps = 250
+    assert app.generate()
+    assert app.generate() is False  # a second click while running does nothing
+    time.sleep(0.2)
+    app.cancel()
+    t0 = time.perf_counter()
+    wait(app.task)
+    assert time.perf_counter() - t0 < 1.0
+    assert app.task.message == "Cancelled" and app.results.structures == []
+    assert 0 < app.task.step < 250
+
+
+def test_core_error_is_shown_and_app_recovers(assets):
+    from core.errors import UserError
+
+    backend = FakeBackend(fail=UserError("cell too small for this model"))
+    app = studio(assets, backend)
+    app.generate()
+    wait(app.task)
+    assert app.task.error == "cell too small for this model" and app.task.message == "Failed"
+    backend.fail = None
+    app.generate()
+    wait(app.task)
+    assert app.task.error == "" and len(app.results.structures) == app.settings.n_samples
+
+
+def test_sessions_are_independent(assets):
+    slow, fast = studio(assets, FakeBackend(step_delay=0.02)), studio(assets)
+    slow.settings.steps, fast.settings.n_samples = 50, 2
+    slow.generate()
+    fast.generate()
+    wait(fast.task)
+    slow.cancel()
+    wait(slow.task)
+    assert len(fast.results.structures) == 2 and fast.task.message.endswith("done")
+    assert slow.results.structures == [] and slow.task.message == "Cancelled"
+
+
+def test_export_all_and_selected_extxyz(assets):
+    app = studio(assets)
+    app.settings.n_samples = 3
+    app.generate()
+    wait(app.task)
+    frames = ase.io.read(io.StringIO(app.results.export(app.backend, "all").decode()), index=":", format="extxyz")
+    assert len(frames) == 3 and np.allclose(frames[2].positions, app.results.structures[2].positions, atol=1e-5)
+    app.results.selected = 1
+    one = ase.io.read(io.StringIO(app.results.export(app.backend, "selected").decode()), index=":", format="extxyz")
+    assert len(one) == 1 and np.allclose(one[0].positions, app.results.structures[1].positions, atol=1e-5)
+    assert Studio(backend=FakeBackend(), assets=assets).results.export(app.backend) == b""
+
+
+def test_shear_modulus_runs_in_background_into_table(assets):
+    app = studio(assets)
+    assert app.compute_shear_modulus() is False and "Generate" in app.shear_task.error
+    app.generate()
+    wait(app.task)
+    app.results.selected = 1
+    assert app.compute_shear_modulus()
+    wait(app.shear_task)
+    col = app.results.table["shear modulus (GPa)"]
+    assert col.iloc[1] == 31.5 and np.isnan(col.iloc[0])
+
+
+def test_pdb_has_cell_and_no_ghosts():
+    from ase import Atoms
+
+    atoms = Atoms("SiSiX", positions=[[0, 0, 0], [2.35, 0, 0], [1, 1, 1]], cell=[10, 11, 12], pbc=True)
+    pdb = atoms_to_pdb(atoms)
+    assert pdb.startswith("CRYST1   10.000   11.000   12.000")
+    assert sum(line.startswith(("ATOM", "HETATM")) for line in pdb.splitlines()) == 2
+    assert atoms_to_pdb(None) == ""
+
+
+def test_panel_layout_builds_with_and_without_results(assets):
+    app = studio(assets)
+    assert app.panel() is not None
+    app.generate()
+    wait(app.task)
+    assert app.panel() is not None
