@@ -1,0 +1,128 @@
+"""What every framework shares: the batch state, the config, the model call and the loop.
+
+A framework is a *path* (how the noisy M_t and its regression target are made from data,
+``loss``) plus an integrator (``step``) and a ``prior``; the network is a plain module
+(``core.model.Denoiser``).  Time runs from t = 1 (prior) to t = 0 (data); a step goes from
+t to t - dt and is ``M <- M - dt * drift (+ noise)``.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+
+from core.frameworks import periodic
+
+
+@dataclass
+class State:
+    """A batch of (noisy) material samples.
+
+    pos (N,3) Å, elem (N,C) continuous element embeddings (one-hot for data), cell (B,3,3) Å
+    (rows are lattice vectors), batch (N,) structure index, y (B,P) normalised properties
+    (NaN = missing; P may be 0).
+    """
+
+    pos: torch.Tensor
+    elem: torch.Tensor
+    cell: torch.Tensor
+    batch: torch.Tensor
+    y: torch.Tensor
+
+    @property
+    def n_structures(self):
+        return self.cell.shape[0]
+
+    def replace(self, **changes):
+        return replace(self, **changes)
+
+    def concat(self, other):
+        """Both batches as one (structures of ``other`` follow those of ``self``)."""
+        return State(torch.cat([self.pos, other.pos]), torch.cat([self.elem, other.elem]),
+                     torch.cat([self.cell, other.cell]),
+                     torch.cat([self.batch, other.batch + self.n_structures]), torch.cat([self.y, other.y]))
+
+
+@dataclass
+class FrameworkConfig:
+    """Schedule and loss settings of a framework; saved as ``schedule`` in config.json.
+
+    sigma_x_max: position noise at t = 1 (Å). 12 Å makes the t = 1 marginal uniform to
+        ~3e-4 for cells up to ~18 Å; the paper/AMDEN value is 1.7 Å (then set
+        ``allow_prior_mismatch``, since the t = 1 marginal is then far from uniform).
+    sigma_e: element noise scale; the element prior is N(0, sigma_e^2 I).
+    t_min: smallest training time (positions' sigma must stay > 0).
+    sc_fraction: share of batches that also get the self-consistency loss (AMShortcut).
+    sc_dt: shortcut step sizes d for L_SC (the target is built from two steps of d and
+        trained at 2d; all 2d <= 1).
+    """
+
+    name: str = "shortcut"
+    sigma_x_max: float = 12.0
+    sigma_e: float = 1.5
+    t_min: float = 1e-3
+    sc_fraction: float = 0.25
+    sc_dt: list = field(default_factory=lambda: [2.0**-k for k in range(7, 0, -1)])
+    allow_prior_mismatch: bool = False
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def per_structure_mean(sq_err, batch, n_structures):
+    """Mean over a structure's atoms (and components) of squared errors, then over structures."""
+    per_atom = sq_err.reshape(sq_err.shape[0], -1).mean(-1)
+    sums = torch.zeros(n_structures, device=sq_err.device, dtype=per_atom.dtype).index_add_(0, batch, per_atom)
+    counts = torch.bincount(batch, minlength=n_structures).clamp_min(1)
+    return (sums / counts).mean()
+
+
+class Framework(ABC):
+    """Shared interface: ``prior``, ``loss``, ``step`` and the sampling ``plan``."""
+
+    name = "base"
+    uses_dt = False
+
+    def __init__(self, config: FrameworkConfig):
+        self.config = config
+
+    # ---- model call -------------------------------------------------------------------
+    def predict(self, model, state, t, dt=None):
+        """Network outputs (position (N,3), element (N,C)) for per-structure t and dt (B,)."""
+        if self.uses_dt:
+            return model(state.pos, state.elem, state.cell, state.batch, t, state.y, dt)
+        return model(state.pos, state.elem, state.cell, state.batch, t, state.y)
+
+    # ---- prior ------------------------------------------------------------------------
+    def prior(self, cell, batch, y, n_classes, generator=None):
+        """t = 1 sample: positions uniform in the cell, elements N(0, sigma_e^2 I)."""
+        pos = periodic.uniform_positions(cell, batch, generator)
+        elem = self.config.sigma_e * torch.randn(batch.shape[0], n_classes, generator=generator,
+                                                 device=cell.device, dtype=cell.dtype)
+        return State(pos, elem, cell, batch, y)
+
+    def random_times(self, n, device, low=None):
+        """Per-structure training times ~ U(low or t_min, 1)."""
+        low = self.config.t_min if low is None else low
+        return low + (1.0 - low) * torch.rand(n, device=device)
+
+    # ---- sampling ---------------------------------------------------------------------
+    def plan(self, n_steps):
+        """[(t, dt, stochastic)] for n_steps uniform steps from t = 1 to t = 0."""
+        dt = 1.0 / n_steps
+        return [(1.0 - k * dt, dt, self.stochastic_step(k, n_steps)) for k in range(n_steps)]
+
+    def stochastic_step(self, k, n_steps):
+        return False
+
+    def prior_mismatch(self, cell):
+        """How far the forward t = 1 marginal in ``cell`` is from the prior (0 = exact)."""
+        return 0.0
+
+    @abstractmethod
+    def loss(self, model, data):
+        """(scalar loss, {name: float}) for a batch of clean data (State with one-hot elem)."""
+
+    @abstractmethod
+    def step(self, model, state, t, dt, stochastic=False):
+        """State at t - dt from the state at t (floats; positions wrapped into the cell)."""

@@ -1,0 +1,5 @@
+"""The flexible material denoiser (SPEC §3): an E(n)-equivariant GNN on periodic graphs."""
+
+from core.model.denoiser import Denoiser, DenoiserConfig
+
+__all__ = ["Denoiser", "DenoiserConfig"]

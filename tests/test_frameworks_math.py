@@ -1,0 +1,242 @@
+"""Frameworks against closed forms (SPEC §6): Gaussian data, shortcut consistency, t = 1 marginals.
+
+With Gaussian data every noised marginal is Gaussian, so the exact network outputs are
+closed-form; the samplers must then reproduce the data distribution within sampling error.
+Positions live in a 1000 Å cell so that wrapping never matters for these Gaussians.
+"""
+
+import math
+
+import pytest
+import torch
+from scipy import stats
+
+from core.frameworks import AMShortcut, FrameworkConfig, MaterialODE, MaterialSDE, State
+
+M_X, S_X = 500.0, 0.8  # positions ~ N(500 Å, 0.8^2) per component
+M_E, S_E = 0.7, 0.3  # element embeddings ~ N(0.7, 0.3^2) per component
+BIG = 1000.0
+N_ATOMS = 4000
+
+
+def _moments(t, sigma_x_max, sigma_e):
+    """Mean/std of the forward marginals of positions and elements at times t (N,1)."""
+    phi = 0.5 * math.pi * t
+    a = torch.cos(phi)
+    std_x = torch.sqrt(S_X**2 + (sigma_x_max * t) ** 2)
+    std_e = torch.sqrt((a * S_E) ** 2 + (sigma_e * torch.sin(phi)) ** 2)
+    return M_X, std_x, a * M_E, std_e
+
+
+class ExactNoiseModel(torch.nn.Module):
+    """Exact posterior means E[eps | X_t] and E[v | E_t] for Gaussian data (the SDE network)."""
+
+    def __init__(self, sigma_x_max, sigma_e):
+        super().__init__()
+        self.sx, self.se = sigma_x_max, sigma_e
+
+    def forward(self, pos, elem, cell, batch, t, y=None, dt=None):
+        t = t[batch].unsqueeze(-1).double()
+        phi = 0.5 * math.pi * t
+        a, b = torch.cos(phi), self.se * torch.sin(phi)
+        _, std_x, mean_e, std_e = _moments(t, self.sx, self.se)
+        eps_x = self.sx * t * (pos - M_X) / std_x**2
+        e0_hat = M_E + a * S_E**2 / std_e**2 * (elem - mean_e)
+        eps_e = b / std_e**2 * (elem - mean_e)
+        v = -torch.sin(phi) * e0_hat + self.se * torch.cos(phi) * eps_e
+        return eps_x, v
+
+
+class ExactShortcutModel(ExactNoiseModel):
+    """Exact PF-ODE flow map as shortcut: u(x, t, d) = (x - Phi_{t -> t-d}(x)) / d."""
+
+    def forward(self, pos, elem, cell, batch, t, y=None, dt=None):
+        d = dt[batch].unsqueeze(-1).double()
+        if torch.all(d == 0):
+            return super().forward(pos, elem, cell, batch, t, y, dt)
+        ta = t[batch].unsqueeze(-1).double()
+        _, sx0, me0, se0 = _moments(ta, self.sx, self.se)
+        _, sx1, me1, se1 = _moments(ta - d, self.sx, self.se)
+        x_next = M_X + (pos - M_X) * sx1 / sx0
+        e_next = me1 + (elem - me0) * se1 / se0
+        u_x, u_e = (pos - x_next) / d, (elem - e_next) / d
+        return u_x / self.sx, u_e / (0.5 * math.pi)
+
+
+class ExactVelocityModel(torch.nn.Module):
+    """Material ODE drift E[X_1 - X_0 | X_t] for Gaussian data and a Gaussian start."""
+
+    def __init__(self, s1_x, s1_e):
+        super().__init__()
+        self.s1_x, self.s1_e = s1_x, s1_e
+
+    @staticmethod
+    def _velocity(x, t, m0, s0, m1, s1):
+        var = ((1 - t) * s0) ** 2 + (t * s1) ** 2
+        mean = (1 - t) * m0 + t * m1
+        return (m1 - m0) + (t * s1**2 - (1 - t) * s0**2) / var * (x - mean)
+
+    def forward(self, pos, elem, cell, batch, t, y=None, dt=None):
+        t = t[batch].unsqueeze(-1).double()
+        return (self._velocity(pos, t, M_X, S_X, M_X, self.s1_x),
+                self._velocity(elem, t, M_E, S_E, 0.0, self.s1_e))
+
+
+def _start_state(std_x, sigma_e, seed=0, n_atoms=N_ATOMS):
+    g = torch.Generator().manual_seed(seed)
+    pos = M_X + std_x * torch.randn(n_atoms, 3, generator=g, dtype=torch.float64)
+    elem = sigma_e * torch.randn(n_atoms, 2, generator=g, dtype=torch.float64)
+    n_struct = 10
+    cell = torch.eye(3, dtype=torch.float64).expand(n_struct, 3, 3) * BIG
+    batch = torch.arange(n_struct).repeat_interleave(n_atoms // n_struct)
+    return State(pos, elem, cell, batch, torch.zeros(n_struct, 0))
+
+
+def _integrate(framework, model, state, n_steps):
+    for t, dt, stochastic in framework.plan(n_steps):
+        state = framework.step(model, state, t, dt, stochastic)
+    return state
+
+
+def _assert_matches_data(state):
+    """Mean and std of the samples agree with the data law within ~4 standard errors."""
+    x = state.pos.flatten()
+    e = state.elem.flatten()
+    for values, mean, std in ((x, M_X, S_X), (e, M_E, S_E)):
+        n = values.numel()
+        assert abs(values.mean().item() - mean) < 4 * std / math.sqrt(n) + 0.01 * std
+        assert abs(values.std().item() / std - 1) < 4 / math.sqrt(2 * n) + 0.02
+
+
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_sde_samplers_reproduce_gaussian_data(stochastic):
+    """Reverse-SDE Euler–Maruyama (400 steps) and PF-ODE (200 steps) with the exact score."""
+    torch.manual_seed(3)
+    cfg = FrameworkConfig(name="sde", sigma_x_max=12.0, sigma_e=1.5)
+    framework = MaterialSDE(cfg)
+    model = ExactNoiseModel(12.0, 1.5)
+    state = _start_state(math.sqrt(S_X**2 + 144.0), 1.5)
+    n_steps = 400 if stochastic else 200
+    plan = framework.plan(n_steps)
+    assert sum(s for _, _, s in plan) == n_steps - 2  # first (t = 1) and last steps are PF
+    for t, dt, s in plan:
+        state = framework.step(model, state, t, dt, s and stochastic)
+    _assert_matches_data(state)
+
+
+def test_sde_sampler_with_wrong_score_fails():
+    """The check above can fail: a score for the wrong data std gives the wrong samples."""
+    global S_X
+    framework = MaterialSDE(FrameworkConfig(name="sde"))
+    model = ExactNoiseModel(12.0, 1.5)
+    state = _start_state(math.sqrt(S_X**2 + 144.0), 1.5)
+    saved, S_X = S_X, 2.0
+    try:
+        out = _integrate(framework, model, state, 100)
+    finally:
+        S_X = saved
+    with pytest.raises(AssertionError):
+        _assert_matches_data(out)
+
+
+def test_material_ode_transports_gaussian_prior_to_data():
+    framework = MaterialODE(FrameworkConfig(name="ode", sigma_e=1.0))
+    model = ExactVelocityModel(3.0, 1.0)
+    state = _start_state(3.0, 1.0)
+    _assert_matches_data(_integrate(framework, model, state, 200))
+
+
+def test_one_shortcut_of_2d_equals_two_of_d():
+    framework = AMShortcut(FrameworkConfig(name="shortcut"))
+    model = ExactShortcutModel(12.0, 1.5)
+    state = _start_state(math.sqrt(S_X**2 + 144.0), 1.5, n_atoms=200)
+    one = framework.step(model, state, 0.75, 0.5)
+    two = framework.step(model, framework.step(model, state, 0.75, 0.25), 0.5, 0.25)
+    assert torch.allclose(one.pos, two.pos, atol=1e-8)
+    assert torch.allclose(one.elem, two.elem, atol=1e-10)
+    # ... and a one-step sample of the exact shortcut model is distributed like the data.
+    big = _start_state(math.sqrt(S_X**2 + 144.0), 1.5)
+    _assert_matches_data(_integrate(framework, model, big, 1))
+
+
+def _gaussian_data(n_struct=8, n_atoms=400, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    pos = M_X + S_X * torch.randn(n_struct * n_atoms, 3, generator=g, dtype=torch.float64)
+    elem = M_E + S_E * torch.randn(n_struct * n_atoms, 2, generator=g, dtype=torch.float64)
+    cell = torch.eye(3, dtype=torch.float64).expand(n_struct, 3, 3) * BIG
+    return State(pos, elem, cell, torch.arange(n_struct).repeat_interleave(n_atoms), torch.zeros(n_struct, 0))
+
+
+def test_self_consistency_loss_vanishes_for_the_exact_shortcut():
+    """L_SC ~ 0 for the exact flow-map model, clearly > 0 for the instantaneous drift."""
+    torch.manual_seed(0)
+    framework = AMShortcut(FrameworkConfig(name="shortcut", sc_fraction=1.0))
+    data = _gaussian_data()
+    _, logs = framework.loss(ExactShortcutModel(12.0, 1.5), data)
+    assert logs["loss_sc"] < 1e-10
+
+    class Instantaneous(ExactNoiseModel):
+        def forward(self, pos, elem, cell, batch, t, y=None, dt=None):
+            return super().forward(pos, elem, cell, batch, t, y, None)
+
+    torch.manual_seed(0)
+    _, logs = framework.loss(Instantaneous(12.0, 1.5), data)
+    assert logs["loss_sc"] > 1e-3
+
+
+@pytest.mark.parametrize("t", [0.02, 0.05, 0.2])
+def test_exact_model_reaches_the_irreducible_noise_loss(t):
+    """Targets are right: the exact posterior mean's eps-loss is S^2 / (S^2 + sigma_t^2)."""
+    torch.manual_seed(1)
+    framework = MaterialSDE(FrameworkConfig(name="sde"))
+    data = _gaussian_data()
+    tt = torch.full((data.n_structures,), t, dtype=torch.float64)
+    noisy, eps_x, v = framework.noisy(data, tt)
+    out_x, _ = ExactNoiseModel(12.0, 1.5)(noisy.pos, noisy.elem, noisy.cell, noisy.batch, tt)
+    expected = S_X**2 / (S_X**2 + (12 * t) ** 2)
+    assert ((out_x - eps_x) ** 2).mean().item() == pytest.approx(expected, rel=0.06)
+
+
+def _clustered_atoms(cell, n=512, seed=0):
+    """A 'crystal' far from uniform: every atom on one of 4 sites (± 0.1 Å)."""
+    g = torch.Generator().manual_seed(seed)
+    sites = torch.tensor([[0.1, 0.1, 0.1], [0.6, 0.6, 0.1], [0.6, 0.1, 0.6], [0.1, 0.6, 0.6]])
+    frac = sites[torch.randint(4, (n,), generator=g)] + 0.01 * torch.randn(n, 3, generator=g)
+    return frac @ cell
+
+
+@pytest.mark.parametrize("cell", [torch.eye(3) * 17.0,
+                                  torch.tensor([[16.0, 0, 0], [4.0, 15.0, 0], [2.0, 3.0, 17.0]])])
+def test_sde_forward_marginal_at_t1_is_the_prior(cell):
+    """Fractional coordinates at t = 1 are uniform (KS test); elements are N(0, sigma_e^2)."""
+    torch.manual_seed(0)
+    n_struct, n = 8, 512
+    pos = torch.cat([_clustered_atoms(cell, n, s) for s in range(n_struct)])
+    data = State(pos, torch.eye(2)[torch.randint(2, (n_struct * n,))], cell.expand(n_struct, 3, 3),
+                 torch.arange(n_struct).repeat_interleave(n), torch.zeros(n_struct, 0))
+    for sigma_x_max, uniform in ((12.0, True), (1.7, False)):
+        framework = MaterialSDE(FrameworkConfig(name="sde", sigma_x_max=sigma_x_max))
+        noisy, _, _ = framework.noisy(data, torch.ones(n_struct))
+        frac = torch.linalg.solve(cell.T, noisy.pos.T).T
+        p_values = [stats.kstest(frac[:, k].numpy(), "uniform").pvalue for k in range(3)]
+        if uniform:
+            assert min(p_values) > 1e-3
+        else:
+            assert min(p_values) < 1e-6  # the paper's 1.7 Å leaves the crystal visible at t = 1
+    e = noisy.elem
+    assert abs(e.mean().item()) < 4 * 1.5 / math.sqrt(e.numel())
+    assert e.var().item() == pytest.approx(1.5**2, rel=4 * math.sqrt(2 / e.numel()))
+
+
+def test_ode_forward_marginal_at_t1_is_the_prior():
+    torch.manual_seed(0)
+    cell = torch.eye(3) * 17.0
+    data = State(_clustered_atoms(cell), torch.eye(2)[torch.randint(2, (512,))], cell.unsqueeze(0),
+                 torch.zeros(512, dtype=torch.long), torch.zeros(1, 0))
+    framework = MaterialODE(FrameworkConfig(name="ode", sigma_e=1.0))
+    torch.manual_seed(5)
+    noisy, mu_x, mu_e = framework.noisy(data, torch.ones(1))
+    torch.manual_seed(5)
+    prior = framework.prior(data.cell, data.batch, data.y, 2)
+    assert torch.allclose(noisy.pos, prior.pos, atol=1e-4)
+    assert torch.allclose(noisy.elem, prior.elem, atol=1e-6)
