@@ -50,7 +50,7 @@ class Studio(param.Parameterized):
         """Validate the settings and start generating in the background; False if refused."""
         errors = self.settings.errors()
         if errors:
-            self.task.error = "\n".join(errors)
+            self.task.error = "Cannot generate: " + "; ".join(errors)
             return False
         ckpt, request = self.settings.checkpoint, self.settings.request()
         system = self.settings.system
@@ -203,8 +203,9 @@ class Studio(param.Parameterized):
             framework,
             pn.pane.Markdown("**Condition on properties**", margin=(10, 10, 0, 10)),
             self._property_controls,
-            pn.widgets.RadioButtonGroup.from_param(s.param.steps, label="Sampling steps"),
-            pn.widgets.IntInput.from_param(s.param.n_samples, label="Number of samples"),
+            pn.pane.Markdown("**Sampling steps**", margin=(10, 10, 0, 10)),
+            pn.widgets.RadioButtonGroup.from_param(s.param.steps, label="Sampling steps", width=SIDEBAR_WIDTH - 20),
+            pn.widgets.IntInput.from_param(s.param.n_samples, label="Number of samples", css_classes=["n-samples"]),
             pn.widgets.FloatInput.from_param(s.param.cell_size, label="Cubic cell edge (Å)"),
             pn.widgets.IntInput.from_param(s.param.seed, label="Seed"),
             self._size_info,

@@ -113,7 +113,7 @@ class GenerationSettings(param.Parameterized):
         out = []
         if self.checkpoint is None:
             out.append(f"No trained checkpoint for {self.system}: expected "
-                       f"assets/checkpoints/{self.system}/<framework>/config.json")
+                       f"assets/checkpoints/{self.system}/(framework)/config.json")
         if self.steps not in STEP_CHOICES:
             out.append(f"Steps must be one of {STEP_CHOICES}, got {self.steps!r}")
         if not (_finite(self.n_samples) and 1 <= self.n_samples <= MAX_SAMPLES):

@@ -39,37 +39,55 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _serve(target: str, url_path: str, assets: Path, log_path: Path):
+    """Start `panel serve <target>` on a free 127.0.0.1 port; returns (process, url, log file)."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "panel", "serve", target, "--address", "127.0.0.1", "--port", str(port),
+           "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    if target.endswith(".py"):  # a script app does not get the directory app's /studio/static route
+        cmd += ["--static-dirs", "studio/static=studio/static"]
+    env = {**os.environ, "AMSHORTCUT_ASSETS": str(assets), "FAKE_STEP_DELAY": "0.01"}
+    log = open(log_path, "w+")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/{url_path}"
+    deadline = time.time() + 30
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url, log
+        except OSError:
+            time.sleep(0.25)
+    proc.terminate()
+    log.seek(0)
+    pytest.fail(f"panel serve {target} did not answer within 30 s:\n{log.read()}")
+
+
+def _stop(proc, log):
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A studio served on 127.0.0.1 with a fake-backed a-Si checkpoint; yields its URL."""
-    assets = make_assets(tmp_path_factory.mktemp("studio") / "assets")
-    port = _free_port()
-    cmd = [sys.executable, "-m", "panel", "serve", "tests/studio_fake_app.py", "--address", "127.0.0.1",
-           "--port", str(port), "--static-dirs", "studio/static=studio/static",
-           "--allow-websocket-origin", f"127.0.0.1:{port}"]
-    env = {**os.environ, "AMSHORTCUT_ASSETS": str(assets), "FAKE_STEP_DELAY": "0.01"}
-    log = open(tmp_path_factory.mktemp("log") / "panel.log", "w+")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/studio_fake_app"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.25)
-        else:
-            pytest.fail("panel serve did not answer within 30 s")
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"panel serve exited:\n{log.read()}")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+    """The studio with a fake-backed a-Si checkpoint (no trained model needed); yields its URL."""
+    tmp = tmp_path_factory.mktemp("studio")
+    proc, url, log = _serve("tests/studio_fake_app.py", "studio_fake_app", make_assets(tmp / "assets"),
+                            tmp / "panel.log")
+    yield url
+    _stop(proc, log)
+
+
+@pytest.fixture
+def directory_app(tmp_path):
+    """`panel serve studio` itself (real core backend) over an assets tree without checkpoints."""
+    (tmp_path / "assets").mkdir()
+    proc, url, log = _serve("studio", "studio", tmp_path / "assets", tmp_path / "panel.log")
+    yield url
+    _stop(proc, log)
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +117,20 @@ def _gen_color_pixels(img: np.ndarray) -> int:
     return int((np.abs(img - np.array(GEN_RGB)).sum(axis=2) < 40).sum())
 
 
+def _record_external(page, external):
+    page.on("request", lambda r: external.append(r.url)
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+
+
+def _table_rows(page) -> int:
+    return page.locator("table").first.locator("tbody tr").count()
+
+
 def test_generate_draws_structure_and_overlays_offline(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     external = []
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.on("request", lambda r: external.append(r.url)
-            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    _record_external(page, external)
     page.goto(server)
     page.wait_for_selector(".generate button", timeout=30_000)
     rdf = page.locator(".rdf-plot").first
@@ -134,13 +160,35 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     assert "ring_size_mean target" in table  # the toggle reached the server
     page.screenshot(path=str(ARTIFACTS / "studio_generated.png"), full_page=True)
 
-    # A second browser session starts from scratch: sessions do not share results.
-    other = browser.new_page()
-    other.on("request", lambda r: external.append(r.url)
-             if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    # A second session starts empty, generates its own set, and leaves the first one alone.
+    assert _table_rows(page) == 4
+    other = browser.new_page(viewport={"width": 1400, "height": 1100})
+    _record_external(other, external)
     other.goto(server)
     other.wait_for_selector(".generate button", timeout=30_000)
-    assert "No structures yet" in other.get_by_text("No structures yet").first.inner_text()
+    assert other.get_by_text("No structures yet").count() == 1
+    n_samples = other.locator(".n-samples input")
+    n_samples.fill("2")
+    n_samples.press("Enter")
+    other.locator(".generate button").click()
+    other.locator(".run-info").get_by_text("2 structures").wait_for(timeout=30_000)
+    assert _table_rows(other) == 2 and _table_rows(page) == 4
     other.close()
+    page.close()
+    assert external == [], f"requests left 127.0.0.1: {external}"
+
+
+def test_directory_app_loads_offline_and_reports_missing_checkpoint(directory_app, browser):
+    """The real entry point: page and ngl.js load from 127.0.0.1; no checkpoint is a message, not a crash."""
+    external = []
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    _record_external(page, external)
+    page.goto(directory_app)
+    page.wait_for_selector(".generate button", timeout=30_000)
+    page.wait_for_function("() => window.NGL !== undefined", timeout=20_000)  # /studio/static/ngl.js
+    assert page.get_by_text("No trained checkpoint for a-Si").count() == 1
+    page.locator(".generate button").click()
+    page.locator(".task-error").get_by_text("Cannot generate: No trained checkpoint for a-Si").wait_for(timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "studio_no_checkpoint.png"))
     page.close()
     assert external == [], f"requests left 127.0.0.1: {external}"

@@ -119,7 +119,7 @@ def test_invalid_request_is_refused_with_a_message(assets):
     app = studio(assets)
     app.settings.targets[0].param.update(enabled=True, target=math.inf)
     assert app.generate() is False
-    assert "ring_size_mean is not a number" in app.task.error and not app.task.running
+    assert app.task.error.startswith("Cannot generate: Target for ring_size_mean is not a number") and not app.task.running
 
 
 def test_cancel_stops_generation_at_next_step(assets):
