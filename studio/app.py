@@ -43,6 +43,10 @@ class Studio(param.Parameterized):
         self.shear_task = BackgroundTask(dispatch=dispatch)
         self.results = Results()
         self._jupyter_view = None
+        try:
+            self._device = self.backend.default_device()
+        except Exception as exc:  # noqa: BLE001 - core not importable: say so, keep the page alive
+            self._device = f"unknown ({type(exc).__name__})"
 
     # ------------------------------------------------------------------ actions
 
@@ -59,13 +63,14 @@ class Studio(param.Parameterized):
         def work(progress):
             t0 = time.perf_counter()
             model = self.backend.load_model(ckpt.path)
+            notes = self.backend.request_notes(model, request["cell"])
             structures = self.backend.generate(model, progress=progress, **request)
             elapsed = time.perf_counter() - t0
             if not structures:
                 raise RuntimeError("the model returned no structures")
             analysis = analyse(self.backend, structures, self._reference(system))
             table = property_rows(self.backend, structures, request["properties"])
-            return dict(structures=list(structures), analysis=analysis, table=table,
+            return dict(structures=list(structures), analysis=analysis, table=table, notes=notes,
                         device=self.backend.device(structures), elapsed=elapsed)
 
         def done(result):
@@ -102,7 +107,7 @@ class Studio(param.Parameterized):
     def _size_info(self):
         s = self.settings
         n = s.atoms_per_sample
-        text = f"{n} atoms per cell (ghosts included), {n * (s.n_samples or 0)} in total"
+        text = f"{n} atoms per cell (ghosts included), {n * (s.n_samples or 0)} in total; device {self._device}"
         ckpt = s.checkpoint
         if ckpt is not None and not s.errors():
             try:
@@ -114,12 +119,14 @@ class Studio(param.Parameterized):
                 text += f"; memory estimate unavailable ({exc})"
         return pn.pane.Markdown(text, styles={"font-size": "0.9em"}, margin=(0, 10))
 
-    @param.depends("settings.param", "settings.revision", "task.error", "shear_task.error")
+    @param.depends("settings.param", "settings.revision", "task.error", "shear_task.error",
+                   "results.notes", "results.analysis")
     def _alerts(self):
         items = []
         for line in self.settings.errors():
             items.append(pn.pane.Alert(line, alert_type="danger", margin=(2, 5)))
-        for line in self.settings.warnings():
+        notes = self.results.notes + (self.results.analysis.notes if self.results.analysis else [])
+        for line in self.settings.warnings() + notes:
             items.append(pn.pane.Alert(line, alert_type="warning", margin=(2, 5)))
         for err in (self.task.error, self.shear_task.error):
             if err:

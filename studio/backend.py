@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 
 _MODEL_CACHE: dict[str, object] = {}
+REFERENCE_KEYS = {"r": ("r_A", "rdf_r"), "rdf": ("g", "g_r", "rdf_g"),
+                  "theta": ("theta_deg", "adf_theta"), "adf": ("p", "p_theta", "adf_p")}
+"""Names accepted in reference.npz for each curve (a 2-D array is averaged over its rows)."""
 _MODEL_LOCK = threading.Lock()
 
 
@@ -37,10 +40,17 @@ class CoreBackend:
                         properties=properties, device="auto", seed=seed, progress=progress)
 
     def estimate_memory(self, model_path: Path, *, n_samples, cell, rho_max):
-        """Peak memory in bytes of one generation request, or None when core cannot say."""
+        """Peak memory in bytes of one generation request (`core.sampling.estimate_memory`)."""
         from core.sampling import estimate_memory
 
-        return estimate_memory(n_samples=n_samples, cell=cell, rho_max=rho_max)
+        model = _MODEL_CACHE.get(str(Path(model_path).resolve()))  # exact sizes once loaded
+        return estimate_memory(n_samples, cell, rho_max, model=model)
+
+    def default_device(self) -> str:
+        """The device `generate(device="auto")` will use: a GPU when there is one."""
+        from core.sampling import resolve_device
+
+        return str(resolve_device("auto"))
 
     def device(self, structures) -> str:
         """Device that produced the structures, as recorded by core in `atoms.info`."""
@@ -49,10 +59,28 @@ class CoreBackend:
                 return str(atoms.info["device"])
         return "unknown"
 
+    def request_notes(self, model, cell) -> list[str]:
+        """Caveats core can state before sampling (the cell's t = 1 marginal vs the uniform prior)."""
+        from core.sampling import PRIOR_MISMATCH_WARN, as_cell
+
+        mismatch = float(model.framework.prior_mismatch(as_cell(cell)))
+        if mismatch > PRIOR_MISMATCH_WARN:
+            return [f"In this cell the model's t = 1 distribution differs from the uniform start by "
+                    f"{mismatch:.2g} (Fourier modulation): few-step samples may be biased."]
+        return []
+
     def reference(self, data_dir: Path) -> dict:
         """Averaged training-set curves {r, rdf, theta, adf} from `<data_dir>/reference.npz`."""
         with np.load(Path(data_dir) / "reference.npz") as ref:
-            return {key: np.asarray(ref[key]) for key in ref.files}
+            raw = {key: np.asarray(ref[key]) for key in ref.files}
+        out = {}
+        for key, aliases in REFERENCE_KEYS.items():
+            for alias in (key, *aliases):
+                if alias in raw:
+                    value = raw[alias]
+                    out[key] = value.mean(axis=0) if value.ndim == 2 else value
+                    break
+        return out
 
     def dataset_meta(self, data_dir: Path) -> dict:
         """Dataset metadata (elements, property ranges) via `core.datasets`."""
@@ -88,7 +116,7 @@ class CoreBackend:
         """Properties that take well under a second: mean ring size when `core.properties` has it."""
         try:
             from core.properties import ring_size_mean
-        except ImportError:
+        except ImportError:  # not in this version of core
             return {}
         return {"ring_size_mean": float(ring_size_mean(atoms))}
 

@@ -64,6 +64,7 @@ class Results(param.Parameterized):
     analysis = param.ClassSelector(class_=Analysis, default=None, allow_None=True)
     table = param.DataFrame(default=None, allow_None=True)
     device = param.String(default="", doc="Device the last generation ran on")
+    notes = param.List(default=[], doc="Caveats core raised about the last request")
     elapsed = param.Number(default=math.nan, doc="Seconds the last generation took")
 
     @property

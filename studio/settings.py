@@ -8,6 +8,7 @@ import param
 
 from studio.catalog import Checkpoint, PropertyRange
 
+FRAMEWORK_LABELS = {"shortcut": "AMShortcut", "sde": "Material SDE", "ode": "Material ODE"}
 STEP_CHOICES = [1, 2, 4, 5, 10, 25, 50, 100, 250]
 MAX_SAMPLES = 64
 CELL_BOUNDS = (8.0, 30.0)  # Å, cubic cell edge
@@ -69,10 +70,9 @@ class GenerationSettings(param.Parameterized):
 
     @param.depends("system", watch=True)
     def _on_system(self):
-        frameworks = sorted(self.catalog.get(self.system, {}))
-        self.param.framework.objects = frameworks
-        preferred = "amshortcut" if "amshortcut" in frameworks else (frameworks[0] if frameworks else None)
-        self.framework = preferred
+        frameworks = sorted(self.catalog.get(self.system, {}), key=lambda f: (f != "shortcut", f))
+        self.param.framework.objects = {FRAMEWORK_LABELS.get(f, f): f for f in frameworks}
+        self.framework = frameworks[0] if frameworks else None  # AMShortcut when it exists
         self._on_framework()
 
     @param.depends("framework", watch=True)

@@ -20,10 +20,10 @@ def make_assets(root: Path, properties=None) -> Path:
         "ring_size_mean": {"min": 5.5, "max": 7.0, "mean": 6.1, "std": 0.2},
         "shear_modulus": {"min": 20.0, "max": 40.0, "mean": 30.0, "std": 4.0},
     }
-    ckpt = Path(root) / "checkpoints" / "a-Si" / "amshortcut"
+    ckpt = Path(root) / "checkpoints" / "a-Si" / "shortcut"
     ckpt.mkdir(parents=True)
     (ckpt / "config.json").write_text(json.dumps({
-        "framework": "amshortcut", "species": ["Si"], "rho_max": 0.06,
+        "framework": "shortcut", "species": ["Si"], "rho_max": 0.06,
         "properties": list(properties), "property_stats": properties,
     }))
     data = Path(root) / "data" / "a-Si"
@@ -33,6 +33,26 @@ def make_assets(root: Path, properties=None) -> Path:
     np.savez(data / "reference.npz", r=r, rdf=np.exp(-((r - 2.35) / 0.1) ** 2) * 8,
              theta=theta, adf=np.exp(-((theta - 109.0) / 10.0) ** 2) / 177.0)
     return Path(root)
+
+
+def make_tiny_checkpoint(root: Path, system: str = "a-Si", framework: str = "shortcut") -> Path:
+    """A real, untrained checkpoint (a few kB) saved by `core.checkpoint` under `root/checkpoints`.
+
+    Its samples are noise, but every call on the way (load, generate, metrics) is the real one.
+    """
+    from core.checkpoint import Checkpoint, save_checkpoint
+    from core.frameworks import default_config, make_framework
+    from core.model import Denoiser, DenoiserConfig
+
+    import torch
+
+    torch.manual_seed(0)
+    cfg = DenoiserConfig(n_classes=2, n_properties=1, width=16, layers=1, vector_channels=2, cutoff=4.0,
+                         property_dim=4, use_dt=framework == "shortcut")
+    stats = {"ring_size_mean": {"mean": 6.1, "std": 0.2, "min": 5.5, "max": 7.0}}
+    ckpt = Checkpoint(Denoiser(cfg), make_framework(default_config(framework)), [14], 0.05,
+                      ["ring_size_mean"], stats)
+    return save_checkpoint(ckpt, Path(root) / "checkpoints" / system / framework)
 
 
 class FakeBackend:
@@ -67,6 +87,12 @@ class FakeBackend:
 
     def estimate_memory(self, model_path, *, n_samples, cell, rho_max):
         return 1e6 * n_samples
+
+    def default_device(self):
+        return "cpu"
+
+    def request_notes(self, model, cell):
+        return []
 
     def device(self, structures):
         return structures[0].info.get("device", "unknown")

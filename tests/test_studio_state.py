@@ -38,7 +38,7 @@ def wait(task, timeout=20.0):
 def test_catalog_lists_shipped_systems_and_checkpoint_ranges(assets):
     cat = discover(assets)
     assert list(cat)[:2] == ["a-Si", "a-SiO2"]
-    ckpt = cat["a-Si"]["amshortcut"]
+    ckpt = cat["a-Si"]["shortcut"]
     assert ckpt.species == ("Si",) and ckpt.rho_max == 0.06
     assert {p.name: (p.low, p.high) for p in ckpt.properties} == {
         "ring_size_mean": (5.5, 7.0), "shear_modulus": (20.0, 40.0)}
@@ -47,7 +47,7 @@ def test_catalog_lists_shipped_systems_and_checkpoint_ranges(assets):
 
 def test_settings_follow_system_and_framework(assets):
     s = studio(assets).settings
-    assert s.framework == "amshortcut" and [t.name for t in s.targets] == ["ring_size_mean", "shear_modulus"]
+    assert s.framework == "shortcut" and [t.name for t in s.targets] == ["ring_size_mean", "shear_modulus"]
     assert s.targets[0].target == pytest.approx(6.1)  # starts at the training mean
     assert s.param.steps.objects == STEP_CHOICES
     s.system = "a-SiO2"
@@ -203,3 +203,30 @@ def test_panel_layout_builds_with_and_without_results(assets):
     app.generate()
     wait(app.task)
     assert app.panel() is not None
+
+
+def test_real_core_backend_end_to_end(tmp_path):
+    """The shipped backend with an untrained checkpoint: load, 1-step generate, analyse, export."""
+    from studio.backend import CoreBackend
+    from tests.studio_fakes import make_tiny_checkpoint
+
+    assets = make_assets(tmp_path / "assets")
+    make_tiny_checkpoint(assets)
+    app = Studio(backend=CoreBackend(), assets=assets, dispatch=direct)
+    s = app.settings
+    assert s.param.framework.names == {"AMShortcut": "shortcut"} and s.checkpoint.species == ("Si",)
+    assert s.targets[0].low == 5.5 and s.targets[0].high == 7.0
+    s.param.update(steps=1, n_samples=2, cell_size=10.0, seed=3)
+    s.targets[0].enabled = True
+    assert app._device == "cpu" or app._device.startswith("cuda")
+    assert app.backend.estimate_memory(s.checkpoint.path, n_samples=2, cell=s.cell, rho_max=0.05) > 0
+    assert app.generate()
+    wait(app.task, 120)
+    assert app.task.error == "", app.task.error
+    res = app.results
+    assert len(res.structures) == 2 and res.device == app._device
+    assert all(0 < len(a) <= 50 and set(a.numbers) == {14} for a in res.structures)  # floor(0.05·1000), ghosts gone
+    assert res.structures[0].info["target_ring_size_mean"] == pytest.approx(6.1)
+    assert res.analysis.rdf.shape == (100,) and np.isfinite(res.analysis.rmsd["rdf"])
+    frames = ase.io.read(io.StringIO(res.export(app.backend).decode()), index=":", format="extxyz")
+    assert [len(f) for f in frames] == [len(a) for a in res.structures]
