@@ -1,0 +1,109 @@
+"""Symmetries of the flexible material denoiser (SPEC §3) and its property embedding."""
+
+import math
+
+import pytest
+import torch
+
+from core.model import Denoiser, DenoiserConfig
+from core.model.embedding import PropertyEmbedding
+
+CELL = torch.tensor([[9.0, 0.0, 0.0], [1.5, 8.5, 0.0], [-1.0, 2.0, 9.5]], dtype=torch.float64)
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    cfg = DenoiserConfig(n_classes=3, n_properties=2, width=32, layers=3, vector_channels=4, cutoff=5.0,
+                         use_dt=True)
+    return Denoiser(cfg).double().eval()
+
+
+def _inputs(seed=0, n=40):
+    g = torch.Generator().manual_seed(seed)
+    pos = torch.rand(n, 3, generator=g, dtype=torch.float64) @ CELL
+    elem = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    return dict(pos=pos, elem=elem, cell=CELL.unsqueeze(0), batch=torch.zeros(n, dtype=torch.long),
+                t=torch.tensor([0.4], dtype=torch.float64), y=torch.tensor([[0.5, -1.0]], dtype=torch.float64),
+                dt=torch.tensor([0.125], dtype=torch.float64))
+
+
+def _run(model, inputs):
+    with torch.no_grad():
+        return model(**inputs)
+
+
+def test_permutation_equivariance():
+    model, inp = _model(), _inputs()
+    x, e = _run(model, inp)
+    perm = torch.randperm(len(inp["pos"]))
+    x_p, e_p = _run(model, {**inp, "pos": inp["pos"][perm], "elem": inp["elem"][perm]})
+    assert torch.allclose(x_p, x[perm], atol=1e-10)
+    assert torch.allclose(e_p, e[perm], atol=1e-10)
+
+
+def test_translation_invariance_mod_cell():
+    model, inp = _model(), _inputs()
+    x, e = _run(model, inp)
+    x_t, e_t = _run(model, {**inp, "pos": inp["pos"] + torch.tensor([3.3, -7.1, 12.9], dtype=torch.float64)})
+    assert torch.allclose(x_t, x, atol=1e-10)
+    assert torch.allclose(e_t, e, atol=1e-10)
+
+
+def test_rotation_equivariance_with_rotated_cell():
+    model, inp = _model(), _inputs()
+    x, e = _run(model, inp)
+    q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4)))
+    x_r, e_r = _run(model, {**inp, "pos": inp["pos"] @ q.T, "cell": inp["cell"] @ q.T})
+    assert torch.allclose(x_r, x @ q.T, atol=1e-9)
+    assert torch.allclose(e_r, e, atol=1e-9)
+    assert x.abs().max() > 1e-4  # the check is not vacuous
+
+
+def test_invariance_to_the_periodic_image_of_each_atom():
+    model, inp = _model(), _inputs()
+    x, e = _run(model, inp)
+    shifts = torch.randint(-2, 3, (len(inp["pos"]), 3)).double() @ CELL
+    x_s, e_s = _run(model, {**inp, "pos": inp["pos"] + shifts})
+    assert torch.allclose(x_s, x, atol=1e-9)
+    assert torch.allclose(e_s, e, atol=1e-9)
+
+
+def test_batched_structures_are_independent():
+    """Two structures in one batch give the same outputs as each alone (no cross talk)."""
+    model = _model()
+    a, b = _inputs(1, 30), _inputs(2, 50)
+    joint = dict(pos=torch.cat([a["pos"], b["pos"]]), elem=torch.cat([a["elem"], b["elem"]]),
+                 cell=torch.cat([a["cell"], 1.1 * b["cell"]]),
+                 batch=torch.cat([a["batch"], b["batch"] + 1]), t=torch.cat([a["t"], 0.5 * b["t"]]),
+                 y=torch.cat([a["y"], b["y"]]), dt=torch.cat([a["dt"], b["dt"]]))
+    x, e = _run(model, joint)
+    x_a, e_a = _run(model, a)
+    x_b, e_b = _run(model, {**b, "pos": b["pos"], "cell": 1.1 * b["cell"], "t": 0.5 * b["t"]})
+    assert torch.allclose(x[:30], x_a, atol=1e-10) and torch.allclose(e[30:], e_b, atol=1e-10)
+    assert torch.allclose(x[30:], x_b, atol=1e-10) and torch.allclose(e[:30], e_a, atol=1e-10)
+
+
+def test_outputs_depend_on_time_step_size_and_properties():
+    model, inp = _model(), _inputs()
+    x, _ = _run(model, inp)
+    for key, value in (("t", 0.9), ("dt", 0.5)):
+        x2, _ = _run(model, {**inp, key: torch.tensor([value], dtype=torch.float64)})
+        assert (x2 - x).abs().max() > 1e-6
+    x3, _ = _run(model, {**inp, "y": torch.tensor([[2.0, -1.0]], dtype=torch.float64)})
+    assert (x3 - x).abs().max() > 1e-6
+
+
+def test_property_embedding_given_and_missing():
+    """Given values: LayerNorm(Linear(y)), deterministic. Missing: fresh N(0, I) every call."""
+    torch.manual_seed(0)
+    emb = PropertyEmbedding(2, 64)
+    y = torch.tensor([[0.3, math.nan], [1.0, -0.5]])
+    a, b = emb(y), emb(y)
+    given = a.view(2, 2, 64)
+    assert torch.allclose(a.view(2, 2, 64)[:, 0], b.view(2, 2, 64)[:, 0])
+    assert not torch.allclose(a.view(2, 2, 64)[0, 1], b.view(2, 2, 64)[0, 1])
+    assert given[0, 1].std().item() == pytest.approx(1.0, abs=0.35)  # N(0, I) null vector
+    assert given[1, 1].mean().abs().item() < 1e-5  # LayerNorm output (unit affine at init)
+    # Gradients stay finite with missing values present.
+    emb(y).sum().backward()
+    assert torch.isfinite(emb.weight.grad).all()

@@ -1,0 +1,96 @@
+"""The sampler: output format, reproducibility, progress, step plans and refusals."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core import sampling
+from core.checkpoint import Checkpoint
+from core.errors import UserError
+from core.frameworks import FrameworkConfig, default_config, make_framework
+from core.model import Denoiser, DenoiserConfig
+
+
+def _model(framework="shortcut", schedule=None):
+    torch.manual_seed(0)
+    fw = make_framework(schedule or default_config(framework))
+    cfg = DenoiserConfig(n_classes=3, n_properties=1, width=16, layers=2, vector_channels=2, cutoff=4.0,
+                         use_dt=fw.uses_dt)
+    stats = {"shear_modulus": {"mean": 30.0, "std": 4.0, "min": 20.0, "max": 40.0}}
+    return Checkpoint(Denoiser(cfg), fw, [8, 14], 0.08, ["shear_modulus"], stats)
+
+
+def test_generate_returns_atoms_without_ghosts_with_provenance():
+    calls = []
+    out = sampling.generate(_model(), 3, 2, 9.0, 0.08, {"shear_modulus": 31.0}, device="cpu", seed=1,
+                            progress=lambda k, n: calls.append((k, n)), batch_size=2)
+    assert len(out) == 3
+    n_total = math.floor(0.08 * 9.0**3)
+    for atoms in out:
+        assert 0 < len(atoms) <= n_total
+        assert set(atoms.numbers) <= {8, 14}
+        assert np.allclose(atoms.cell.array, np.eye(3) * 9.0)
+        frac = atoms.get_scaled_positions(wrap=False)
+        assert frac.min() >= 0 and frac.max() < 1
+        assert atoms.info["target_shear_modulus"] == 31.0 and atoms.info["steps"] == 2
+        assert atoms.info["framework"] == "shortcut" and atoms.info["device"] == "cpu"
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]  # 2 batches x 2 steps
+
+
+def test_same_seed_same_structures_and_batching_independent_of_order():
+    a = sampling.generate(_model(), 2, 12, 9.0, device="cpu", seed=5)
+    b = sampling.generate(_model(), 2, 12, 9.0, device="cpu", seed=5)
+    c = sampling.generate(_model(), 2, 12, 9.0, device="cpu", seed=6)
+    assert all(np.array_equal(x.positions, y.positions) for x, y in zip(a, b))
+    assert not np.allclose(a[0].positions[:5], c[0].positions[:5])
+
+
+def test_step_plans():
+    shortcut = make_framework(default_config("shortcut"))
+    assert not any(s for _, _, s in shortcut.plan(9))  # PF shortcuts below 10 steps
+    plan = shortcut.plan(10)
+    assert [s for _, _, s in plan] == [False] + [True] * 8 + [False]
+    assert plan[0][:2] == (1.0, 0.1) and math.isclose(plan[-1][0], 0.1)
+    sde = make_framework(default_config("sde"))
+    assert [s for _, _, s in sde.plan(3)] == [False, True, False]
+    assert not any(s for _, _, s in make_framework(default_config("ode")).plan(20))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(steps=0), "steps must be a positive"),
+    (dict(steps=2.5), "steps must be a positive"),
+    (dict(n_samples=0), "number of samples"),
+    (dict(properties={"bulk_modulus": 3.0}), "unknown property bulk_modulus"),
+    (dict(properties={"shear_modulus": math.nan}), "finite number"),
+    (dict(properties={"shear_modulus": math.inf}), "finite number"),
+    (dict(cell=40.0), "too large for the model's position noise"),
+    (dict(cell=[1.0, 1.0, 0.0]), "volume"),
+    (dict(rho_max=-1.0), "rho_max"),
+    (dict(device="tpu"), "unknown device"),
+])
+def test_bad_requests_raise_user_errors(kwargs, message):
+    request = dict(n_samples=1, steps=1, cell=9.0, rho_max=0.08, device="cpu", **{})
+    request.update(kwargs)
+    with pytest.raises(UserError, match=message):
+        sampling.generate(_model(), **request)
+
+
+def test_requests_that_do_not_fit_in_memory_are_refused(monkeypatch):
+    monkeypatch.setattr(sampling, "available_memory", lambda device: 10 * 2**20)
+    with pytest.raises(UserError, match="GiB"):
+        sampling.generate(_model(), 1, 1, 9.0, 0.08, device="cpu")
+
+
+def test_memory_estimate_scales_with_batch_and_density():
+    one = sampling.estimate_memory(1, 18.0, 0.11)
+    assert sampling.estimate_memory(4, 18.0, 0.11) > 3.5 * one - 3 * 64 * 2**20
+    assert sampling.estimate_memory(1, 18.0, 0.22) > 3 * (one - 64 * 2**20)
+    assert 50 * 2**20 < one < 2 * 2**30  # ~640 atoms, ~70k edges: hundreds of MB at most
+
+
+def test_paper_sigma_warns_instead_of_refusing_when_allowed():
+    model = _model(schedule=FrameworkConfig(name="sde", sigma_x_max=1.7, allow_prior_mismatch=True))
+    with pytest.warns(UserWarning, match="differs from the uniform prior"):
+        sampling.generate(model, 1, 1, 9.0, 0.08, device="cpu")
