@@ -80,6 +80,7 @@ BAD_FILES = {
     "slab.extxyz": ("2\n" + GOOD_FRAME.replace('"T T T"', '"T T F"') + "\nSi 0 0 0\nSi 1 1 1\n", "periodic"),
     "unknown.extxyz": ("2\n" + GOOD_FRAME + "\nSi 0 0 0\nQq 1 1 1\n", "unknown element"),
     "nan.extxyz": ("2\n" + GOOD_FRAME + "\nSi 0 0 0\nSi nan 1 1\n", "NaN"),
+    "only-ghosts.extxyz": ("2\n" + GOOD_FRAME + "\nX 0 0 0\nX 1 1 1\n", "no real (non-ghost) atoms"),
 }
 
 
