@@ -192,7 +192,8 @@ def test_batching_chunks_give_the_same_curves(monkeypatch):
     structures = [random_structure(TRICLINIC, n=40 + s, seed=s) for s in range(5)]
     _, g_all = rdf(structures)
     _, p_all = adf(structures)
-    monkeypatch.setattr(metric_structures, "CHUNK_STRUCTURES", 2)
+    monkeypatch.setattr(metric_structures, "CHUNK_ATOMS", 80)  # chunks of 2, 2 and 1 structures
+    assert [len(b) for _, b in metric_structures._chunks(metric_structures.real_atoms(structures))] == [2, 2, 1]
     np.testing.assert_array_equal(rdf(structures)[1], g_all)
     np.testing.assert_array_equal(adf(structures)[1], p_all)
 

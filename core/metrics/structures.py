@@ -12,7 +12,7 @@ from ase import Atoms
 from core.errors import UserError
 from core.sample import GHOST
 
-CHUNK_STRUCTURES = 256  # structures per batched histogram; bounds peak memory
+CHUNK_ATOMS = 65_536  # atoms per batched histogram (256 structures of 256 atoms); bounds peak memory
 
 
 class MetricInputError(UserError, ValueError):
@@ -66,14 +66,24 @@ class PairBatch:
     n_atoms: np.ndarray  # atoms per structure in this batch
 
 
-def pair_batches(atoms_list: list[Atoms], cutoff: float, full_list: bool, vectors: bool,
-                 chunk: int | None = None) -> Iterator[tuple[int, PairBatch]]:
+def _chunks(atoms_list: list[Atoms]) -> Iterator[tuple[int, list[Atoms]]]:
+    """Consecutive runs of structures holding about CHUNK_ATOMS atoms (at least one structure each)."""
+    start, n = 0, 0
+    for k, atoms in enumerate(atoms_list):
+        n += len(atoms)
+        if n >= CHUNK_ATOMS:
+            yield start, atoms_list[start:k + 1]
+            start, n = k + 1, 0
+    if start < len(atoms_list):
+        yield start, atoms_list[start:]
+
+
+def pair_batches(atoms_list: list[Atoms], cutoff: float, full_list: bool,
+                 vectors: bool) -> Iterator[tuple[int, PairBatch]]:
     """Yield (first structure index, PairBatch) for chunks of `atoms_list`, pairs with d < cutoff (Å)."""
-    chunk = chunk or CHUNK_STRUCTURES
     nl = vesin.NeighborList(cutoff=float(cutoff), full_list=full_list, sorted=full_list)
     quantities = "idD" if vectors else "id"
-    for start in range(0, len(atoms_list), chunk):
-        block = atoms_list[start:start + chunk]
+    for start, block in _chunks(atoms_list):
         n_atoms = np.array([len(a) for a in block])
         atom_offset = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
         parts = [nl.compute(a.positions, a.cell.array, True, quantities) for a in block]
