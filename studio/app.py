@@ -31,6 +31,12 @@ def _served() -> bool:
     return doc is not None and doc.session_context is not None
 
 
+def _notify(event) -> None:
+    """Also pop an error up as a toast when the page has notifications enabled."""
+    if event.new and pn.state.notifications is not None:
+        pn.state.notifications.error(event.new, duration=8000)
+
+
 class Studio(param.Parameterized):
     """Generate amorphous structures with a trained checkpoint, look at them, measure them, export."""
 
@@ -219,7 +225,9 @@ class Studio(param.Parameterized):
             pn.Row(generate, cancel),
             pn.indicators.Progress(value=self.task.param.step, max=self.task.param.total,
                                    width=SIDEBAR_WIDTH - 20, css_classes=["gen-progress"]),
-            pn.pane.Markdown(self.task.param.message, css_classes=["gen-message"]),
+            pn.pane.Markdown(pn.bind(lambda msg, k, n, running: f"{msg} (step {k} / {n})" if running else msg,
+                                     self.task.param.message, self.task.param.step, self.task.param.total,
+                                     self.task.param.running), css_classes=["gen-message"]),
             width=SIDEBAR_WIDTH,
         )
 
@@ -250,6 +258,8 @@ class Studio(param.Parameterized):
                                   margin=(5, 10))
         if _served():
             pn.state.on_session_destroyed(lambda ctx: (self.task.cancel(), self.shear_task.cancel()))
+            self.task.param.watch(_notify, "error")
+            self.shear_task.param.watch(_notify, "error")
         return pn.Column(header, pn.Row(self.controls(), self.outputs()), sizing_mode="stretch_width")
 
     def __panel__(self):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import param
 
+AMU_PER_A3_IN_G_CM3 = 1.66053907  # 1 u/Å^3 = 1.6605 g/cm^3
 
 @dataclass
 class Analysis:
@@ -45,7 +46,8 @@ def property_rows(backend, structures, targets: dict[str, float]) -> pd.DataFram
     rows = []
     for i, atoms in enumerate(structures):
         row = {"#": i, "atoms": len(atoms), "composition": atoms.get_chemical_formula(mode="metal"),
-               "density (atoms/Å³)": round(backend.density(atoms), 5)}
+               "density (atoms/Å³)": round(backend.density(atoms), 5),
+               "density (g/cm³)": round(float(atoms.get_masses().sum()) / atoms.cell.volume * AMU_PER_A3_IN_G_CM3, 3)}
         try:
             row.update({k: round(v, 4) for k, v in backend.cheap_properties(atoms).items()})
         except Exception as exc:  # noqa: BLE001 - a failing property must not hide the others

@@ -43,7 +43,8 @@ def _free_port() -> int:
 def _serve(target: str, url_path: str, assets: Path, log_path: Path):
     """Start `panel serve <target>` on a free 127.0.0.1 port; returns (process, url, log file)."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "panel", "serve", target, "--address", "127.0.0.1", "--port", str(port),
+    # The console script, as scripts/studio.sh runs it (`python -m` would add the cwd to sys.path).
+    cmd = [str(Path(sys.executable).parent / "panel"), "serve", target, "--address", "127.0.0.1", "--port", str(port),
            "--allow-websocket-origin", f"127.0.0.1:{port}"]
     env = {**os.environ, "AMSHORTCUT_ASSETS": str(assets)}
     log = open(log_path, "w+")
