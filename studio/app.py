@@ -74,6 +74,7 @@ class Studio(param.Parameterized):
             elapsed = time.perf_counter() - t0
             if not structures:
                 raise RuntimeError("the model returned no structures")
+            progress(1, 1, f"Measuring {len(structures)} structures (RDF, ADF, properties)…")
             analysis = analyse(self.backend, structures, self._reference(system))
             table = property_rows(self.backend, structures, request["properties"])
             return dict(structures=list(structures), analysis=analysis, table=table, notes=notes,
@@ -298,6 +299,7 @@ class Studio(param.Parameterized):
     def _ipython_display_(self):
         from IPython.display import display
 
-        pn.extension()
+        if not getattr(pn.extension, "_loaded", False):
+            pn.extension()
         display(self.panel())
         display(self.structure_widget())

@@ -37,8 +37,8 @@ def session_dispatcher() -> Callable[[Callable[[], None]], None]:
 class BackgroundTask(param.Parameterized):
     """State of one background job: running flag, progress, message, error.
 
-    `start(work, on_done)` runs `work(progress)` in a thread, where `progress(step, total)`
-    reports progress and raises `Cancelled` after `cancel()`. `on_done(result)` runs via
+    `start(work, on_done)` runs `work(progress)` in a thread, where `progress(step, total,
+    text=None)` reports progress (and a status line) and raises `Cancelled` after `cancel()`. `on_done(result)` runs via
     `dispatch` when the work returns.
     """
 
@@ -64,10 +64,10 @@ class BackgroundTask(param.Parameterized):
             self.param.update(running=True, step=0, total=1)
         self.param.update(message=f"{label}…", error="")
 
-        def progress(step: int, total: int) -> None:
+        def progress(step: int, total: int, text: str | None = None) -> None:
             if self._cancel.is_set():
                 raise Cancelled()
-            dispatch(lambda: self._set_progress(step, total))
+            dispatch(lambda: self._set_progress(step, total, text))
 
         def run():
             try:
@@ -106,9 +106,11 @@ class BackgroundTask(param.Parameterized):
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _set_progress(self, step: int, total: int) -> None:
+    def _set_progress(self, step: int, total: int, text: str | None = None) -> None:
         with param.edit_constant(self):
             self.param.update(step=int(step), total=max(int(total), 1))
+        if text:
+            self.message = text
 
     def _finish(self, message: str, error: str = "") -> None:
         with param.edit_constant(self):

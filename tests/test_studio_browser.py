@@ -15,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pytest
 
@@ -153,6 +154,11 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     table = page.locator("table").first.inner_text()
     assert "ring_size_mean target" in table  # the toggle reached the server
     page.screenshot(path=str(ARTIFACTS / "studio_generated.png"), full_page=True)
+
+    with page.expect_download(timeout=20_000) as dl:  # export all structures as extxyz
+        page.get_by_text("Export all (.extxyz)").click()
+    frames = ase.io.read(dl.value.path(), index=":", format="extxyz")
+    assert len(frames) == 4 and all(len(f) > 0 and 0 not in f.numbers for f in frames)
 
     # A second session starts empty, generates its own set, and leaves the first one alone.
     assert _table_rows(page) == 4  # default number of samples

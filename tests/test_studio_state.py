@@ -230,3 +230,16 @@ def test_real_core_backend_end_to_end(tmp_path):
     assert res.analysis.rdf.shape == (100,) and np.isfinite(res.analysis.rmsd["rdf"])
     frames = ase.io.read(io.StringIO(res.export(app.backend).decode()), index=":", format="extxyz")
     assert [len(f) for f in frames] == [len(a) for a in res.structures]
+
+
+def test_jupyter_structure_widget_follows_selection(assets):
+    """In Jupyter the 3D view is a native nglview widget that tracks the selected structure."""
+    app = studio(assets)
+    view = app.structure_widget()
+    assert view._studio_component is None  # nothing generated yet
+    app.generate()
+    wait(app.task)
+    first = view._studio_component
+    assert first is not None and app.structure_widget() is view
+    app.results.selected = 2
+    assert view._studio_component is not None and view._studio_component is not first
