@@ -17,6 +17,9 @@ REFERENCE_KEYS = {"r": ("r_A", "rdf_r"), "rdf": ("g", "g_r", "rdf_g"),
                   "theta": ("theta_deg", "adf_theta"), "adf": ("p", "p_theta", "adf_p")}
 """Names accepted in reference.npz for each curve (a 2-D array is averaged over its rows)."""
 _MODEL_LOCK = threading.Lock()
+_REFERENCE_CACHE: dict[tuple, dict] = {}
+_REFERENCE_LOCK = threading.Lock()
+REFERENCE_MAX = 256  # training structures averaged when reference.npz is missing
 
 
 class CoreBackend:
@@ -70,8 +73,16 @@ class CoreBackend:
         return []
 
     def reference(self, data_dir: Path) -> dict:
-        """Averaged training-set curves {r, rdf, theta, adf} from `<data_dir>/reference.npz`."""
-        with np.load(Path(data_dir) / "reference.npz") as ref:
+        """Averaged training-set curves {r, rdf, theta, adf[, n]} of a shipped dataset.
+
+        Read from `<data_dir>/reference.npz`; without it, measured once per process (core
+        metrics) on up to `REFERENCE_MAX` training structures of the dataset's shards.
+        Raises FileNotFoundError when there is neither.
+        """
+        npz = Path(data_dir) / "reference.npz"
+        if not npz.exists():
+            return self._reference_from_shards(Path(data_dir))
+        with np.load(npz) as ref:
             raw = {key: np.asarray(ref[key]) for key in ref.files}
         out = {}
         for key, aliases in REFERENCE_KEYS.items():
@@ -82,11 +93,28 @@ class CoreBackend:
                     break
         return out
 
-    def dataset_meta(self, data_dir: Path) -> dict:
-        """Dataset metadata (elements, property ranges) via `core.datasets`."""
-        from core.datasets import dataset_meta
+    def _reference_from_shards(self, data_dir: Path) -> dict:
+        from core.datasets.shards import existing_units, read_shard, shard_path
 
-        return dataset_meta(data_dir)
+        units = tuple(sorted(existing_units(data_dir)))
+        if not units:
+            raise FileNotFoundError(f"no reference.npz and no dataset shards in {data_dir}")
+        key = (str(data_dir.resolve()), units)
+        with _REFERENCE_LOCK:
+            if key not in _REFERENCE_CACHE:
+                train = []
+                for unit in units:
+                    train += [a for a in read_shard(shard_path(data_dir, unit)) if a.info.get("split") == "train"]
+                    if len(train) >= REFERENCE_MAX:
+                        break
+                train = train[:REFERENCE_MAX]
+                if not train:
+                    raise FileNotFoundError(f"no training structures in the shards of {data_dir}")
+                r, g = self.rdf(train)
+                theta, p = self.adf(train)
+                _REFERENCE_CACHE[key] = {"r": r, "rdf": g.mean(axis=0), "theta": theta, "adf": p.mean(axis=0),
+                                         "n": len(train)}
+            return _REFERENCE_CACHE[key]
 
     def rdf(self, structures):
         """(r Å, g[n, bins]) via `core.metrics.rdf`."""

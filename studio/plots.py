@@ -10,10 +10,11 @@ from studio.results import Analysis
 GEN_COLOR, REF_COLOR = "#d62728", "#1f77b4"
 
 
-def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name):
+def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name, n_ref=None):
     curves = []
     if ref is not None and ref_x is not None:
-        curves.append(hv.Curve((ref_x, ref), xlabel, ylabel, label="training set").opts(color=REF_COLOR))
+        label = "training set" if n_ref is None else f"training set ({int(n_ref)})"
+        curves.append(hv.Curve((ref_x, ref), xlabel, ylabel, label=label).opts(color=REF_COLOR))
     if gen is not None:
         curves.append(hv.Curve((x, gen), xlabel, ylabel, label="generated").opts(color=GEN_COLOR))
     title = name if rmsd is None else f"{name}   RMSD {rmsd:.4g}"
@@ -28,11 +29,11 @@ def rdf_plot(analysis: Analysis | None) -> hv.Overlay:
     """g(r) of generated vs training set (r in Å)."""
     a = analysis or Analysis()
     return _overlay(a.r, a.rdf, a.ref.get("r"), a.ref.get("rdf"), a.rmsd.get("rdf"),
-                    "r (Å)", "g(r)", "RDF")
+                    "r (Å)", "g(r)", "RDF", a.ref.get("n"))
 
 
 def adf_plot(analysis: Analysis | None) -> hv.Overlay:
     """Bond-angle distribution P(θ) (per degree) of generated vs training set."""
     a = analysis or Analysis()
     return _overlay(a.theta, a.adf, a.ref.get("theta"), a.ref.get("adf"), a.rmsd.get("adf"),
-                    "θ (degrees)", "P(θ) (1/degree)", "ADF")
+                    "θ (degrees)", "P(θ) (1/degree)", "ADF", a.ref.get("n"))

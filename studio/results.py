@@ -33,7 +33,7 @@ def analyse(backend, structures, reference: dict | None) -> Analysis:
     theta, p = backend.adf(structures)
     out.r, out.rdf, out.theta, out.adf = r, g.mean(axis=0), theta, p.mean(axis=0)
     if not reference:
-        out.notes.append("No training-set reference curves (reference.npz) for this system")
+        out.notes.append("No training-set reference for this system (neither reference.npz nor dataset shards)")
         return out
     for key in ("rdf", "adf"):
         if key in reference and len(reference[key]) == len(getattr(out, key)):

@@ -243,3 +243,27 @@ def test_jupyter_structure_widget_follows_selection(assets):
     assert first is not None and app.structure_widget() is view
     app.results.selected = 2
     assert view._studio_component is not None and view._studio_component is not first
+
+
+def test_reference_from_dataset_shards_when_no_npz(tmp_path):
+    """Without reference.npz the backend averages the training split of the shards (val excluded)."""
+    from ase.build import bulk
+
+    from core.datasets.shards import read_shard, shard_path, write_shard
+    from core.metrics import rdf
+    from studio.backend import CoreBackend
+
+    frames = []
+    for k, split in enumerate(["train", "train", "val"]):
+        atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)
+        atoms.positions += np.random.default_rng(k).normal(0, 0.05 + 0.2 * (split == "val"), atoms.positions.shape)
+        atoms.info.update(id=k, split=split)
+        frames.append(atoms)
+    write_shard(shard_path(tmp_path, 0), frames)
+    ref = CoreBackend().reference(tmp_path)
+    assert ref["n"] == 2 and ref["adf"].shape == (180,)
+    stored = read_shard(shard_path(tmp_path, 0))  # positions rounded to 10 fm on disk
+    assert np.allclose(ref["rdf"], rdf(stored[:2])[1].mean(axis=0))
+    assert not np.allclose(ref["rdf"], rdf(stored)[1].mean(axis=0))  # the val frame is left out
+    with pytest.raises(FileNotFoundError):
+        CoreBackend().reference(tmp_path / "empty")
