@@ -35,23 +35,24 @@ def make_assets(root: Path, properties=None) -> Path:
     return Path(root)
 
 
-def make_tiny_checkpoint(root: Path, system: str = "a-Si", framework: str = "shortcut") -> Path:
+def make_tiny_checkpoint(root: Path, system: str = "a-Si", framework: str = "shortcut",
+                         species=(14,), stats=None) -> Path:
     """A real, untrained checkpoint (a few kB) saved by `core.checkpoint` under `root/checkpoints`.
 
     Its samples are noise, but every call on the way (load, generate, metrics) is the real one.
     """
+    import torch
+
     from core.checkpoint import Checkpoint, save_checkpoint
     from core.frameworks import default_config, make_framework
     from core.model import Denoiser, DenoiserConfig
 
-    import torch
-
     torch.manual_seed(0)
-    cfg = DenoiserConfig(n_classes=2, n_properties=1, width=16, layers=1, vector_channels=2, cutoff=4.0,
-                         property_dim=4, use_dt=framework == "shortcut")
-    stats = {"ring_size_mean": {"mean": 6.1, "std": 0.2, "min": 5.5, "max": 7.0}}
-    ckpt = Checkpoint(Denoiser(cfg), make_framework(default_config(framework)), [14], 0.05,
-                      ["ring_size_mean"], stats)
+    stats = stats if stats is not None else {"ring_size_mean": {"mean": 6.1, "std": 0.2, "min": 5.5, "max": 7.0}}
+    cfg = DenoiserConfig(n_classes=len(species) + 1, n_properties=len(stats), width=16, layers=1,
+                         vector_channels=2, cutoff=4.0, property_dim=4, use_dt=framework == "shortcut")
+    ckpt = Checkpoint(Denoiser(cfg), make_framework(default_config(framework)), list(species), 0.05,
+                      list(stats), stats)
     return save_checkpoint(ckpt, Path(root) / "checkpoints" / system / framework)
 
 
