@@ -7,8 +7,9 @@ Baselines, both single-threaded like ours here:
   atom, every neighbour pair of a centre vectorised with numpy (faster than a pure double
   loop over pairs, so the ratio is not flattered).
 Baselines run on all structures by default; with --baseline-subset k they run on the
-first k and are extrapolated linearly, which the table then says. Structures: a-Si shards from assets/data/a-Si if present,
-else random 0.05 atoms/Å^3 structures pushed apart to a 2.1 Å minimum distance.
+first k and are extrapolated linearly, which the table then says. Structures: the first
+--n frames of the dataset shards in --data (default assets/data/a-Si) if it holds that
+many, else random 0.05 atoms/Å^3 Si pushed apart to a 2.1 Å minimum distance.
 
     .venv/bin/python benchmarks/metrics.py [--n 1000] [--baseline-subset 1000]   # ≈2 min
 """
@@ -41,10 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "metrics.json"
 
 
-def load_asi(n: int) -> list[Atoms]:
-    """Up to n frames from the a-Si dataset shards, if the dataset has been built."""
+def load_shards(folder: Path, n: int) -> list[Atoms]:
+    """Up to n frames from dataset shards (shard-*.extxyz.gz) in `folder`, if it has any."""
     frames: list[Atoms] = []
-    for path in sorted(glob.glob(str(ROOT / "assets" / "data" / "a-Si" / "shard-*.extxyz.gz"))):
+    for path in sorted(glob.glob(str(Path(folder) / "shard-*.extxyz.gz"))):
         frames += read(path, index=":")
         if len(frames) >= n:
             break
@@ -116,12 +117,14 @@ def timed(fn, *args, repeat=1):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="number of structures")
+    parser.add_argument("--data", type=Path, default=ROOT / "assets" / "data" / "a-Si",
+                        help="folder of dataset shards to time on (used if it holds at least --n frames)")
     parser.add_argument("--baseline-subset", type=int, default=1000,
                         help="structures the ASE baselines run on (extrapolated to --n)")
     args = parser.parse_args()
 
-    structures = load_asi(args.n)
-    source = f"a-Si dataset shards ({len(structures)} frames)"
+    structures = load_shards(args.data, args.n)
+    source = f"dataset shards in {args.data} ({len(structures)} frames)"
     if len(structures) < args.n:
         t0 = time.perf_counter()
         structures = random_dense(args.n)
