@@ -20,7 +20,7 @@ class PropertyTarget(param.Parameterized):
     """One conditioning property: on/off, its target and the training-data range."""
 
     enabled = param.Boolean(default=False, doc="Condition the generation on this property")
-    target = param.Number(default=0.0, doc="Target value (units of the training data)")
+    target = param.Number(default=0.0, allow_None=True, doc="Target value (units of the training data)")
     low = param.Number(default=-math.inf, constant=True, doc="Smallest value in the training data")
     high = param.Number(default=math.inf, constant=True, doc="Largest value in the training data")
 
@@ -38,7 +38,7 @@ class PropertyTarget(param.Parameterized):
     @property
     def extrapolating(self) -> bool:
         """True when the target lies outside the training data's range."""
-        return self.range_known and not (self.low <= self.target <= self.high)
+        return self.range_known and _finite(self.target) and not (self.low <= self.target <= self.high)
 
     def label(self) -> str:
         if not self.range_known:
@@ -53,10 +53,11 @@ class GenerationSettings(param.Parameterized):
     framework = param.Selector(default=None, objects=[], allow_None=True,
                                doc="Generative framework (one per trained checkpoint)")
     steps = param.Selector(default=1, objects=STEP_CHOICES, doc="Number of sampling steps")
-    n_samples = param.Integer(default=4, bounds=(1, MAX_SAMPLES), doc="Structures to generate")
-    cell_size = param.Number(default=16.0, bounds=CELL_BOUNDS, step=0.5,
+    # allow_None: a cleared input box arrives as None and becomes a validation message
+    n_samples = param.Integer(default=4, bounds=(1, MAX_SAMPLES), allow_None=True, doc="Structures to generate")
+    cell_size = param.Number(default=16.0, bounds=CELL_BOUNDS, step=0.5, allow_None=True,
                              doc="Edge of the cubic cell in Å")
-    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="Random seed")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), allow_None=True, doc="Random seed")
     targets = param.List(default=[], item_type=PropertyTarget, doc="Conditioning properties")
     revision = param.Integer(default=0, doc="Bumped when any target changes, so views can depend on it")
 

@@ -6,26 +6,18 @@ Playwright. Screenshots go to `artifacts/` (gitignored; CI keeps them).
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import ase.io
 import numpy as np
 import pytest
 
+from studio.screenshot import CHROMIUM, launch_chromium, serve_studio
 from tests.studio_fakes import make_assets, make_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-                 "--ignore-gpu-blocklist", "--no-sandbox"]
 GEN_RGB = (0xD6, 0x27, 0x28)  # studio.plots.GEN_COLOR
 
 pytestmark = [
@@ -35,54 +27,15 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(target: str, url_path: str, assets: Path, log_path: Path):
-    """Start `panel serve <target>` on a free 127.0.0.1 port; returns (process, url, log file)."""
-    port = _free_port()
-    # The console script, as scripts/studio.sh runs it (`python -m` would add the cwd to sys.path).
-    cmd = [str(Path(sys.executable).parent / "panel"), "serve", target, "--address", "127.0.0.1", "--port", str(port),
-           "--allow-websocket-origin", f"127.0.0.1:{port}"]
-    env = {**os.environ, "AMSHORTCUT_ASSETS": str(assets)}
-    log = open(log_path, "w+")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/{url_path}"
-    deadline = time.time() + 30
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url, log
-        except OSError:
-            time.sleep(0.25)
-    proc.terminate()
-    log.seek(0)
-    pytest.fail(f"panel serve {target} did not answer within 30 s:\n{log.read()}")
-
-
-def _stop(proc, log):
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`panel serve studio` (the real directory app and core backend) with an untrained a-Si
     checkpoint and no a-SiO2 one; yields the page URL."""
-    tmp = tmp_path_factory.mktemp("studio")
-    assets = make_assets(tmp / "assets", properties={})
+    assets = make_assets(tmp_path_factory.mktemp("studio") / "assets", properties={})
     shutil.rmtree(assets / "checkpoints")
     make_tiny_checkpoint(assets)
-    proc, url, log = _serve("studio", "studio", assets, tmp / "panel.log")
-    yield url
-    _stop(proc, log)
+    with serve_studio(assets) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +43,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        b = launch_chromium(p)
         yield b
         b.close()
 

@@ -74,6 +74,15 @@ def test_nan_values_are_validation_errors(assets):
     assert s.errors() == ["Target for shear_modulus is not a number"]
 
 
+def test_cleared_boxes_are_validation_errors(assets):
+    s = studio(assets).settings
+    s.param.update(n_samples=None, cell_size=None, seed=None)
+    s.targets[0].param.update(enabled=True, target=None)
+    assert s.errors() == ["Number of samples must be 1–64", "Cell size must be 8–30 Å",
+                          "Seed must be a non-negative integer", "Target for ring_size_mean is not a number"]
+    assert s.atoms_per_sample == 0 and s.warnings() == []
+
+
 def test_atom_limits_use_rho_max(assets):
     s = studio(assets).settings
     s.cell_size = 16.0

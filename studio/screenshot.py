@@ -1,0 +1,110 @@
+"""Screenshot of the served studio after one generation (for the README and for checks).
+
+    python -m studio.screenshot docs/studio.png --system a-Si --steps 1 --samples 8
+
+Serves `studio` with `panel serve` on 127.0.0.1, opens it in Debian's headless chromium
+(Playwright, software WebGL), generates, waits until NGL has drawn the structure and saves
+the page. Needs `/usr/bin/chromium` and the `playwright` package (test extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                 "--ignore-gpu-blocklist", "--no-sandbox"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_studio(assets: Path | None = None, timeout: float = 30.0):
+    """Run `panel serve studio` (console script, as scripts/studio.sh) and yield the page URL.
+
+    `assets` sets AMSHORTCUT_ASSETS for the server; the log is printed if it fails to start.
+    """
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "panel"), "serve", "studio", "--address", "127.0.0.1",
+           "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    env = dict(os.environ)
+    if assets is not None:
+        env["AMSHORTCUT_ASSETS"] = str(assets)
+    url = f"http://127.0.0.1:{port}/studio"
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + timeout
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=2)
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.time() > deadline:
+                        log.seek(0)
+                        raise RuntimeError(f"panel serve studio did not start:\n{log.read()}") from None
+                    time.sleep(0.25)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def launch_chromium(playwright):
+    """Headless Debian chromium with software WebGL (see shared NOTES)."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def capture(out: Path, system: str = "a-Si", steps: int = 1, samples: int = 8, assets: Path | None = None) -> Path:
+    """Serve, generate `samples` structures of `system` in `steps` steps, save the page as PNG."""
+    from playwright.sync_api import sync_playwright
+
+    with serve_studio(assets) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector(".generate button", timeout=30_000)
+        page.locator("select").first.select_option(system)
+        page.get_by_role("button", name=str(steps), exact=True).click()
+        box = page.locator(".n-samples input")
+        box.fill(str(samples))
+        box.press("Enter")
+        page.locator(".generate button").click()
+        page.wait_for_selector(".ngl-view[data-natoms]:not([data-natoms='0'])", timeout=600_000)
+        page.wait_for_timeout(1500)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out), full_page=True)
+        browser.close()
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--system", default="a-Si")
+    ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--assets", type=Path, default=None, help="assets tree (default: the shipped one)")
+    a = ap.parse_args(argv)
+    print(capture(a.out, a.system, a.steps, a.samples, a.assets))
+
+
+if __name__ == "__main__":
+    main()
