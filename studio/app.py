@@ -72,8 +72,12 @@ class Studio(param.Parameterized):
             notes = self.backend.request_notes(model, request["cell"])
             structures = self.backend.generate(model, progress=progress, **request)
             elapsed = time.perf_counter() - t0
+            empty = sum(len(a) == 0 for a in structures)
+            structures = [a for a in structures if len(a) > 0]
             if not structures:
-                raise RuntimeError("the model returned no structures")
+                raise RuntimeError("every generated structure came out empty (all atoms became ghosts)")
+            if empty:
+                notes.append(f"{empty} structure(s) came out empty (all atoms became ghosts) and were dropped")
             progress(1, 1, f"Measuring {len(structures)} structures (RDF, ADF, properties)…")
             analysis = analyse(self.backend, structures, self._reference(system))
             table = property_rows(self.backend, structures, request["properties"])

@@ -17,6 +17,7 @@ REFERENCE_KEYS = {"r": ("r_A", "rdf_r"), "rdf": ("g", "g_r", "rdf_g"),
                   "theta": ("theta_deg", "adf_theta"), "adf": ("p", "p_theta", "adf_p")}
 """Names accepted in reference.npz for each curve (a 2-D array is averaged over its rows)."""
 _MODEL_LOCK = threading.Lock()
+_GENERATE_LOCK = threading.Lock()
 _REFERENCE_CACHE: dict[tuple, dict] = {}
 _REFERENCE_LOCK = threading.Lock()
 REFERENCE_MAX = 256  # training structures averaged when reference.npz is missing
@@ -36,11 +37,21 @@ class CoreBackend:
             return _MODEL_CACHE[key]
 
     def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress):
-        """Sample structures (ghosts stripped) with `core.sampling.generate` on the best device."""
+        """Sample structures (ghosts stripped) with `core.sampling.generate` on the best device.
+
+        One generation at a time per process: core seeds torch's global RNG, so two sessions
+        sampling at once would mix their random streams (and share the same cores anyway).
+        A waiting request still reacts to Cancel through `progress`.
+        """
         from core.sampling import generate
 
-        return generate(model, n_samples=n_samples, steps=steps, cell=cell, rho_max=rho_max,
-                        properties=properties, device="auto", seed=seed, progress=progress)
+        while not _GENERATE_LOCK.acquire(timeout=0.2):
+            progress(0, steps, "Waiting for another session's generation to finish…")
+        try:
+            return generate(model, n_samples=n_samples, steps=steps, cell=cell, rho_max=rho_max,
+                            properties=properties, device="auto", seed=seed, progress=progress)
+        finally:
+            _GENERATE_LOCK.release()
 
     def estimate_memory(self, model_path: Path, *, n_samples, cell, rho_max):
         """Peak memory in bytes of one generation request (`core.sampling.estimate_memory`)."""

@@ -276,3 +276,45 @@ def test_reference_from_dataset_shards_when_no_npz(tmp_path):
     assert not np.allclose(ref["rdf"], rdf(stored)[1].mean(axis=0))  # the val frame is left out
     with pytest.raises(FileNotFoundError):
         CoreBackend().reference(tmp_path / "empty")
+
+
+def test_concurrent_sessions_keep_their_seeds(tmp_path):
+    """Two sessions sampling at once get exactly what each would get alone (real backend)."""
+    from studio.backend import CoreBackend
+    from tests.studio_fakes import make_tiny_checkpoint
+
+    assets = make_assets(tmp_path / "assets")
+    make_tiny_checkpoint(assets)
+
+    def session(seed):
+        app = Studio(backend=CoreBackend(), assets=assets, dispatch=direct)
+        app.settings.param.update(steps=10, n_samples=2, cell_size=10.0, seed=seed)
+        return app
+
+    alone = session(5)
+    alone.generate()
+    wait(alone.task, 120)
+    a, b = session(5), session(6)
+    a.generate()
+    b.generate()
+    wait(a.task, 120)
+    wait(b.task, 120)
+    assert a.task.error == b.task.error == ""
+    for x, y in zip(alone.results.structures, a.results.structures):
+        assert np.array_equal(x.numbers, y.numbers) and np.allclose(x.positions, y.positions)
+    assert not np.allclose(a.results.structures[0].positions[:5], b.results.structures[0].positions[:5])
+
+
+def test_empty_structures_are_dropped_with_a_note(assets):
+    from ase import Atoms
+
+    class Emptying(FakeBackend):
+        def generate(self, model, **kw):
+            out = super().generate(model, **kw)
+            return [Atoms(cell=out[0].cell, pbc=True)] + out[1:]
+
+    app = studio(assets, Emptying())
+    app.generate()
+    wait(app.task)
+    assert len(app.results.structures) == app.settings.n_samples - 1
+    assert app.results.notes == ["1 structure(s) came out empty (all atoms became ghosts) and were dropped"]
