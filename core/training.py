@@ -275,7 +275,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = _lr(cfg, self.step)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss, logs = self.framework.loss(self.ddp, state)
+                loss, logs = self.framework.loss(self.ddp, state, target_model=self.ema)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
             self.optimizer.zero_grad(set_to_none=True)

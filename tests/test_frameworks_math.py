@@ -13,6 +13,15 @@ from scipy import stats
 
 from core.frameworks import AMShortcut, FrameworkConfig, MaterialODE, MaterialSDE, State
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors run fastest single-threaded (and do not fight a loaded machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 M_X, S_X = 500.0, 0.8  # positions ~ N(500 Å, 0.8^2) per component
 M_E, S_E = 0.7, 0.3  # element embeddings ~ N(0.7, 0.3^2) per component
 BIG = 1000.0
@@ -140,7 +149,7 @@ def test_sde_sampler_with_wrong_score_fails():
 
 
 def test_material_ode_transports_gaussian_prior_to_data():
-    framework = MaterialODE(FrameworkConfig(name="ode", sigma_e=1.0))
+    framework = MaterialODE(FrameworkConfig(name="ode", sigma_e=1.0, ode_x_scale=1.0))
     model = ExactVelocityModel(3.0, 1.0)
     state = _start_state(3.0, 1.0)
     _assert_matches_data(_integrate(framework, model, state, 200))

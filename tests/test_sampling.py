@@ -13,6 +13,15 @@ from core.frameworks import FrameworkConfig, default_config, make_framework
 from core.model import Denoiser, DenoiserConfig
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors run fastest single-threaded (and do not fight a loaded machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _model(framework="shortcut", schedule=None):
     torch.manual_seed(0)
     fw = make_framework(schedule or default_config(framework))

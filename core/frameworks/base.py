@@ -53,6 +53,7 @@ class FrameworkConfig:
     sigma_e: element noise scale; the element prior is N(0, sigma_e^2 I).
     t_min: smallest training time (positions' sigma must stay > 0).
     sc_fraction: share of batches that also get the self-consistency loss (AMShortcut).
+    ode_x_scale: unit (Å) of the Material ODE network's position output.
     sc_dt: shortcut step sizes d for L_SC (the target is built from two steps of d and
         trained at 2d; all 2d <= 1).
     """
@@ -61,6 +62,7 @@ class FrameworkConfig:
     sigma_x_max: float = 12.0
     sigma_e: float = 1.5
     t_min: float = 1e-3
+    ode_x_scale: float = 4.0
     sc_fraction: float = 0.25
     sc_dt: list = field(default_factory=lambda: [2.0**-k for k in range(7, 0, -1)])
     allow_prior_mismatch: bool = False
@@ -120,8 +122,12 @@ class Framework(ABC):
         return 0.0
 
     @abstractmethod
-    def loss(self, model, data):
-        """(scalar loss, {name: float}) for a batch of clean data (State with one-hot elem)."""
+    def loss(self, model, data, target_model=None):
+        """(scalar loss, {name: float}) for a batch of clean data (State with one-hot elem).
+
+        ``target_model`` (AMShortcut only) builds the self-consistency targets; the trainer
+        passes its EMA copy, as Frans et al. do (bootstrap_ema), which keeps the bootstrap
+        from chasing its own updates."""
 
     @abstractmethod
     def step(self, model, state, t, dt, stochastic=False):

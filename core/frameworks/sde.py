@@ -47,7 +47,7 @@ class MaterialSDE(Framework):
         loss_e = per_structure_mean((out_e - v) ** 2, batch, n) / self.config.sigma_e**2
         return loss_x + 0.5 * loss_e, loss_x, loss_e
 
-    def loss(self, model, data):
+    def loss(self, model, data, target_model=None):
         n = data.n_structures
         t = self.random_times(n, data.pos.device)
         noisy, eps_x, v = self.noisy(data, t)

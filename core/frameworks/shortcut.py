@@ -9,7 +9,8 @@ batches the self-consistency loss of Frans et al. (2025) is added, built with th
     target = stopgrad((u(M_t, t, d) + u(M', t - d, d)) / 2)
     L_SC   = |u(M_t, t, 2d) - target|^2          (in the same noise units as L_SDE)
 
-with d drawn per structure from ``sc_dt`` and t ~ U(2d, 1).  Both losses share one network
+with d drawn per structure from ``sc_dt`` and t ~ U(2d, 1); the targets come from the EMA
+network when the trainer passes one (Frans et al.'s bootstrap_ema).  Both losses share one network
 call (the d = 0 and 2d inputs are concatenated), which also keeps DDP to one forward per
 backward.  Sampling: n_s < 10 -> PF-ODE shortcuts of size 1/n_s; n_s >= 10 -> the SDE's
 Euler–Maruyama with the instantaneous (d = 0) network (a shortcut is an average PF-ODE
@@ -36,7 +37,7 @@ class AMShortcut(MaterialSDE):
         eps_x, v_e = self.predict(model, state, t, d)
         return self.pos_schedule.pf_drift(eps_x), self.elem_schedule.pf_drift(v_e)
 
-    def loss(self, model, data):
+    def loss(self, model, data, target_model=None):
         n, device = data.n_structures, data.pos.device
         t = self.random_times(n, device)
         noisy, eps_x, v = self.noisy(data, t)
@@ -49,11 +50,12 @@ class AMShortcut(MaterialSDE):
         d = choices[torch.randint(len(choices), (n,), device=device)]
         t_sc = 2 * d + (1 - 2 * d) * torch.rand(n, device=device)
         start, _, _ = self.noisy(data, t_sc)
+        teacher = model if target_model is None else target_model
         with torch.no_grad():
-            u1_x, u1_e = self.shortcut(model, start, t_sc, d)
+            u1_x, u1_e = self.shortcut(teacher, start, t_sc, d)
             da = d[data.batch].unsqueeze(-1)
             mid = start.replace(pos=periodic.wrap(start.pos - da * u1_x, start.cell, start.batch), elem=start.elem - da * u1_e)
-            u2_x, u2_e = self.shortcut(model, mid, t_sc - d, d)
+            u2_x, u2_e = self.shortcut(teacher, mid, t_sc - d, d)
             # Targets in network units (eps, v) so L_SC is weighted like L_SDE.
             target_x = 0.5 * (u1_x + u2_x) / self.config.sigma_x_max
             target_e = 0.5 * (u1_e + u2_e) / (0.5 * math.pi)
