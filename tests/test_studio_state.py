@@ -318,3 +318,23 @@ def test_empty_structures_are_dropped_with_a_note(assets):
     wait(app.task)
     assert len(app.results.structures) == app.settings.n_samples - 1
     assert app.results.notes == ["1 structure(s) came out empty (all atoms became ghosts) and were dropped"]
+
+
+def test_request_waiting_for_another_session_can_be_cancelled(tmp_path):
+    import studio.backend as backend_module
+    from studio.backend import CoreBackend
+    from tests.studio_fakes import make_tiny_checkpoint
+
+    assets = make_assets(tmp_path / "assets")
+    make_tiny_checkpoint(assets)
+    app = Studio(backend=CoreBackend(), assets=assets, dispatch=direct)
+    app.settings.cell_size = 10.0
+    with backend_module._GENERATE_LOCK:  # another session is sampling
+        app.generate()
+        deadline = time.time() + 30
+        while "Waiting for another session" not in app.task.message and time.time() < deadline:
+            time.sleep(0.05)
+        assert "Waiting for another session" in app.task.message
+        app.cancel()
+        wait(app.task, 5)
+    assert app.task.message == "Cancelled" and app.results.structures == []
