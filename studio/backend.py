@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-_MODEL_CACHE: dict[str, object] = {}
+_MODEL_CACHE: dict[tuple[str, int], object] = {}
 REFERENCE_KEYS = {"r": ("r_A", "rdf_r"), "rdf": ("g", "g_r", "rdf_g"),
                   "theta": ("theta_deg", "adf_theta"), "adf": ("p", "p_theta", "adf_p")}
 """Names accepted in reference.npz for each curve (a 2-D array is averaged over its rows)."""
@@ -23,6 +23,11 @@ _REFERENCE_LOCK = threading.Lock()
 REFERENCE_MAX = 256  # training structures averaged when reference.npz is missing
 
 
+def _model_key(path) -> tuple[str, int]:
+    path = Path(path).resolve()
+    return str(path), (path / "config.json").stat().st_mtime_ns
+
+
 class CoreBackend:
     """Thin adapter from the studio to `core` (checkpoints, sampling, metrics, properties)."""
 
@@ -30,7 +35,7 @@ class CoreBackend:
         """Load a checkpoint directory once per process; models are shared read-only by sessions."""
         from core.checkpoint import load_checkpoint
 
-        key = str(Path(path).resolve())
+        key = _model_key(path)  # a retrained checkpoint at the same path is loaded afresh
         with _MODEL_LOCK:
             if key not in _MODEL_CACHE:
                 _MODEL_CACHE[key] = load_checkpoint(path)
@@ -57,7 +62,7 @@ class CoreBackend:
         """Peak memory in bytes of one generation request (`core.sampling.estimate_memory`)."""
         from core.sampling import estimate_memory
 
-        model = _MODEL_CACHE.get(str(Path(model_path).resolve()))  # exact sizes once loaded
+        model = _MODEL_CACHE.get(_model_key(model_path))  # exact sizes once loaded
         return estimate_memory(n_samples, cell, rho_max, model=model)
 
     def default_device(self) -> str:
