@@ -149,7 +149,8 @@ class Studio(param.Parameterized):
         rows = []
         for t in self.settings.targets:
             box = pn.widgets.Checkbox.from_param(t.param.enabled, label=t.label())
-            value = pn.widgets.FloatInput.from_param(t.param.target, label="target", width=140)
+            value = pn.widgets.FloatInput.from_param(t.param.target, label="target", width=140,
+                                                     css_classes=[f"target-{t.name}"])
             flag = pn.pane.Markdown(pn.bind(lambda v, e, t=t: "⚠ extrapolation" if e and t.extrapolating else "",
                                             t.param.target, t.param.enabled), width=120)
             rows.append(pn.Column(box, pn.Row(value, flag)))

@@ -66,8 +66,11 @@ def _gen_color_pixels(img: np.ndarray) -> int:
 
 
 def _record_external(page, external):
+    """Collect every request that leaves 127.0.0.1, and every JavaScript error, into `external`."""
     page.on("request", lambda r: external.append(r.url)
             if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    page.on("pageerror", lambda e: external.append(f"JS error: {e}"))
+    page.on("console", lambda m: external.append(f"console error: {m.text}") if m.type == "error" else None)
 
 
 def _table_rows(page) -> int:
@@ -92,10 +95,18 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     label = page.get_by_text("ring_size_mean (training data")
     label.evaluate("e => e.previousElementSibling.click()")
     assert label.evaluate("e => e.previousElementSibling.checked")
+    target = page.locator(".target-ring_size_mean input")
+    target.fill("8")  # above the training range (5.5 – 7): allowed, flagged as extrapolation
+    target.press("Enter")
+    page.get_by_text("⚠ extrapolation").wait_for(timeout=10_000)
+    assert page.get_by_text("outside the training data (5.5 – 7): extrapolation").count() == 1
     page.get_by_role("button", name="1", exact=True).click()  # 1 sampling step
     page.locator(".generate button").click()
 
-    page.wait_for_selector(".run-info", timeout=30_000)
+    page.wait_for_selector(".run-info, .task-error", timeout=60_000)
+    if page.locator(".task-error").count():
+        pytest.fail("generation failed in the page: " + page.locator(".task-error").first.evaluate(
+            "e => e.shadowRoot ? e.shadowRoot.textContent : e.textContent"))
     page.wait_for_selector(".ngl-view[data-natoms]:not([data-natoms='0'])", timeout=60_000)
     page.wait_for_timeout(1500)  # let NGL finish its first frames
     canvas = page.locator(".ngl-view canvas").first
@@ -112,6 +123,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
         page.get_by_text("Export all (.extxyz)").click()
     frames = ase.io.read(dl.value.path(), index=":", format="extxyz")
     assert len(frames) == 4 and all(len(f) > 0 and 0 not in f.numbers for f in frames)
+    assert all(f.info["target_ring_size_mean"] == 8.0 and f.info["steps"] == 1 for f in frames)
 
     # A second session starts empty, generates its own set, and leaves the first one alone.
     assert _table_rows(page) == 4  # default number of samples
@@ -128,7 +140,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     assert _table_rows(other) == 2 and _table_rows(page) == 4
     other.close()
     page.close()
-    assert external == [], f"requests left 127.0.0.1: {external}"
+    assert external == [], f"requests left 127.0.0.1 or JavaScript failed: {external}"
 
 
 def test_missing_checkpoint_is_a_message_not_a_crash(server, browser):
@@ -145,4 +157,4 @@ def test_missing_checkpoint_is_a_message_not_a_crash(server, browser):
     page.locator(".task-error").get_by_text("Cannot generate: No trained checkpoint for a-SiO2").wait_for(timeout=10_000)
     page.screenshot(path=str(ARTIFACTS / "studio_no_checkpoint.png"))
     page.close()
-    assert external == [], f"requests left 127.0.0.1: {external}"
+    assert external == [], f"requests left 127.0.0.1 or JavaScript failed: {external}"
