@@ -214,9 +214,8 @@ class Studio(param.Parameterized):
         generate.on_click(self.generate)
         cancel = pn.widgets.Button(label="Cancel", disabled=self.task.param.running.rx.not_())
         cancel.on_click(self.cancel)
-        framework = pn.widgets.Select.from_param(s.param.framework, label="Framework",
-                                                 disabled=s.param.framework.rx.pipe(
-                                                     lambda _: len(s.param.framework.objects) < 2))
+        one_choice = pn.bind(lambda *_: len(s.param.framework.objects) < 2, s.param.system, s.param.framework)
+        framework = pn.widgets.Select.from_param(s.param.framework, label="Framework", disabled=one_choice)
         return pn.Column(
             pn.widgets.Select.from_param(s.param.system, label="Material system"),
             framework,

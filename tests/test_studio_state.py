@@ -338,3 +338,24 @@ def test_request_waiting_for_another_session_can_be_cancelled(tmp_path):
         app.cancel()
         wait(app.task, 5)
     assert app.task.message == "Cancelled" and app.results.structures == []
+
+
+def test_framework_choice_only_where_several_checkpoints_exist(assets):
+    import json
+    import shutil
+
+    src = assets / "checkpoints" / "a-Si" / "shortcut"
+    shutil.copytree(src, src.parent / "sde")
+    cfg = json.loads((src.parent / "sde" / "config.json").read_text())
+    (src.parent / "sde" / "config.json").write_text(json.dumps({**cfg, "framework": "sde"}))
+    (assets / "checkpoints" / "a-SiO2" / "shortcut").mkdir(parents=True)
+    shutil.copy(src / "config.json", assets / "checkpoints" / "a-SiO2" / "shortcut")
+    app = studio(assets)
+    select = app.controls()[1]
+    assert select.options == {"AMShortcut": "shortcut", "Material SDE": "sde"} and not select.disabled
+    app.settings.system = "a-SiO2"  # framework stays "shortcut", but now it is the only one
+    assert select.options == {"AMShortcut": "shortcut"} and select.disabled
+    app.settings.system = "a-Si"
+    assert not select.disabled
+    app.settings.framework = "sde"
+    assert app.settings.checkpoint.framework == "sde"
