@@ -290,7 +290,7 @@ class Studio(param.Parameterized):
                     view.remove_component(view._studio_component)
                     view._studio_component = None
                 if atoms is not None:
-                    comp = view.add_component(nglview.ASEStructure(atoms[atoms.numbers != 0]))
+                    comp = view.add_component(nglview.ASEStructure(atoms[atoms.numbers != 0]), default=False)
                     comp.add_representation("ball+stick", colorScheme="element")
                     comp.add_unitcell()
                     view._studio_component = comp
