@@ -19,7 +19,11 @@ class Cancelled(Exception):
 
 
 def session_dispatcher() -> Callable[[Callable[[], None]], None]:
-    """A function that runs a callback on the current session's document (or directly)."""
+    """A function that runs a callback on the current session's document (or directly).
+
+    Its `closed()` tells whether the page has gone (no browser connected), so a worker can
+    stop at once instead of waiting for Bokeh to expire the session (~15 s later).
+    """
     import panel as pn
     from panel.io.state import set_curdoc
 
@@ -27,10 +31,20 @@ def session_dispatcher() -> Callable[[Callable[[], None]], None]:
     if doc is None or doc.session_context is None:
         return lambda fn: fn()
 
+    def closed() -> bool:
+        ctx = doc.session_context
+        if ctx is None or ctx.destroyed:
+            return True
+        session = getattr(ctx, "_session", None)  # bokeh ServerSession; no public connection count
+        return session is not None and getattr(session, "connection_count", 1) == 0
+
     def dispatch(fn):
+        if closed():
+            return  # the page was closed: nobody to update
         with set_curdoc(doc):
             pn.state.execute(fn, schedule=True)
 
+    dispatch.closed = closed
     return dispatch
 
 
@@ -64,8 +78,10 @@ class BackgroundTask(param.Parameterized):
             self.param.update(running=True, step=0, total=1)
         self.param.update(message=f"{label}…", error="")
 
+        page_closed = getattr(dispatch, "closed", lambda: False)
+
         def progress(step: int, total: int, text: str | None = None) -> None:
-            if self._cancel.is_set():
+            if self._cancel.is_set() or page_closed():
                 raise Cancelled()
             dispatch(lambda: self._set_progress(step, total, text))
 

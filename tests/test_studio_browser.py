@@ -158,3 +158,30 @@ def test_missing_checkpoint_is_a_message_not_a_crash(server, browser):
     page.screenshot(path=str(ARTIFACTS / "studio_no_checkpoint.png"))
     page.close()
     assert external == [], f"requests left 127.0.0.1 or JavaScript failed: {external}"
+
+
+def test_closing_a_page_stops_its_generation(server, browser):
+    """A page closed mid-generation stops at its next step, so another session is not kept waiting."""
+    import time
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server)
+    page.wait_for_selector(".generate button", timeout=30_000)
+    for css, value in ((".n-samples input", "14"), (".cell-size input", "30")):  # ~19k atoms, 250 steps
+        page.locator(css).fill(value)
+        page.locator(css).press("Enter")
+    page.get_by_role("button", name="250", exact=True).click()
+    page.locator(".generate button").click()
+    page.get_by_text("(step ").wait_for(timeout=30_000)  # sampling has started
+    page.close()
+
+    other = browser.new_page(viewport={"width": 1400, "height": 1100})
+    other.goto(server)
+    other.wait_for_selector(".generate button", timeout=30_000)
+    other.get_by_role("button", name="1", exact=True).click()
+    t0 = time.perf_counter()
+    other.locator(".generate button").click()
+    other.wait_for_selector(".run-info", timeout=60_000)
+    waited = time.perf_counter() - t0
+    other.close()
+    assert waited < 10, f"the second session waited {waited:.0f} s for a closed page's generation"
