@@ -130,6 +130,19 @@ class Studio(param.Parameterized):
                 text += f"; memory estimate unavailable ({exc})"
         return pn.pane.Markdown(text, styles={"font-size": "0.9em"}, margin=(0, 10))
 
+    @param.depends("settings.system", "settings.framework")
+    def _checkpoint_info(self):
+        ckpt = self.settings.checkpoint
+        if ckpt is None:
+            return pn.pane.Markdown("")
+        try:
+            where = ckpt.path.relative_to(self.assets)
+        except ValueError:
+            where = ckpt.path
+        text = (f"{', '.join(ckpt.species) or '?'} · ρ_max {ckpt.rho_max:g} atoms/Å³ · "
+                f"`{where}`")
+        return pn.pane.Markdown(text, styles={"font-size": "0.85em"}, margin=(0, 10))
+
     @param.depends("settings.param", "settings.revision", "task.error", "shear_task.error",
                    "results.notes", "results.analysis")
     def _alerts(self):
@@ -219,6 +232,7 @@ class Studio(param.Parameterized):
         return pn.Column(
             pn.widgets.Select.from_param(s.param.system, label="Material system"),
             framework,
+            self._checkpoint_info,
             pn.pane.Markdown("**Condition on properties**", margin=(10, 10, 0, 10)),
             self._property_controls,
             pn.pane.Markdown("**Sampling steps**", margin=(10, 10, 0, 10)),
