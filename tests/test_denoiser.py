@@ -20,10 +20,10 @@ def _one_thread():
 CELL = torch.tensor([[9.0, 0.0, 0.0], [1.5, 8.5, 0.0], [-1.0, 2.0, 9.5]], dtype=torch.float64)
 
 
-def _model(seed=0):
+def _model(seed=0, coord_from_message=True):
     torch.manual_seed(seed)
     cfg = DenoiserConfig(n_classes=3, n_properties=2, width=32, layers=3, vector_channels=4, cutoff=5.0,
-                         use_dt=True)
+                         use_dt=True, coord_from_message=coord_from_message)
     return Denoiser(cfg).double().eval()
 
 
@@ -58,8 +58,9 @@ def test_translation_invariance_mod_cell():
     assert torch.allclose(e_t, e, atol=1e-10)
 
 
-def test_rotation_equivariance_with_rotated_cell():
-    model, inp = _model(), _inputs()
+@pytest.mark.parametrize("coord_from_message", [True, False])
+def test_rotation_equivariance_with_rotated_cell(coord_from_message):
+    model, inp = _model(coord_from_message=coord_from_message), _inputs()
     x, e = _run(model, inp)
     q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4)))
     x_r, e_r = _run(model, {**inp, "pos": inp["pos"] @ q.T, "cell": inp["cell"] @ q.T})
@@ -68,8 +69,9 @@ def test_rotation_equivariance_with_rotated_cell():
     assert x.abs().max() > 1e-4  # the check is not vacuous
 
 
-def test_invariance_to_the_periodic_image_of_each_atom():
-    model, inp = _model(), _inputs()
+@pytest.mark.parametrize("coord_from_message", [True, False])
+def test_invariance_to_the_periodic_image_of_each_atom(coord_from_message):
+    model, inp = _model(coord_from_message=coord_from_message), _inputs()
     x, e = _run(model, inp)
     shifts = torch.randint(-2, 3, (len(inp["pos"]), 3)).double() @ CELL
     x_s, e_s = _run(model, {**inp, "pos": inp["pos"] + shifts})
