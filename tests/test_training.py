@@ -3,6 +3,7 @@ and DistributedDataParallel with 2 gloo processes keeps the ranks in sync."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -142,10 +143,14 @@ def test_ddp_two_gloo_processes_stay_in_sync(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                           "--master-port", "29517", str(script), json.dumps(cfg.__dict__)],
+                           "--master-addr", "127.0.0.1", "--master-port", str(port), str(script),
+                           json.dumps(cfg.__dict__)],
                           capture_output=True, text=True, env=env, timeout=170)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("MAXDIFF"))
-    assert float(line.split()[1]) == 0.0 and line.split()[3] == "3"
+    assert float(line.split()[1]) == 0.0 and line.split()[3] == "3", line
     assert (Path(cfg.out) / "weights.pt").is_file()
