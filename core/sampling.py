@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from core.errors import UserError
-from core.frameworks import State
 from core.frameworks.periodic import wrap
 from core.model import DenoiserConfig
 from core.sample import GHOST, MaterialSample, ghost_count_total
