@@ -139,11 +139,9 @@ def build(system_key: str, n: int, out, seed: int = 0, workers: int = 1,
         if workers == 1:
             for u, k in todo:
                 unit, count = _worker(system_key, recipe, seed, u, k, str(out), _BarQueue(bar))
-                done[unit] = count
-                meta["shards"] = {f"{v:04d}": c for v, c in sorted(done.items())}
-                _write_meta(out, meta)
+                _record_shard(out, unit, count)
         else:
-            _run_parallel(system_key, recipe, seed, todo, out, workers, bar, done, meta)
+            _run_parallel(system_key, recipe, seed, todo, out, workers, bar)
     finally:
         bar.close()
     return finalize(out)
@@ -159,7 +157,15 @@ class _BarQueue:
         self.bar.update(k)
 
 
-def _run_parallel(system_key, recipe, seed, todo, out, workers, bar, done, meta):
+def _record_shard(out: Path, unit: int, count: int) -> None:
+    """Add a finished shard to meta.json (re-read, so keys added by other tools survive)."""
+    meta = json.loads((out / META).read_text())
+    meta.setdefault("shards", {})[f"{unit:04d}"] = count
+    meta["shards"] = dict(sorted(meta["shards"].items()))
+    _write_meta(out, meta)
+
+
+def _run_parallel(system_key, recipe, seed, todo, out, workers, bar):
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
@@ -173,10 +179,7 @@ def _run_parallel(system_key, recipe, seed, todo, out, workers, bar, done, meta)
                 while not queue.empty():
                     bar.update(queue.get())
                 for fut in finished:
-                    unit, count = fut.result()
-                    done[unit] = count
-                    meta["shards"] = {f"{v:04d}": c for v, c in sorted(done.items())}
-                    _write_meta(out, meta)
+                    _record_shard(out, *fut.result())
             while not queue.empty():
                 bar.update(queue.get())
 
@@ -190,6 +193,7 @@ def _base_meta(system: System, recipe, seed: int, old: dict) -> dict:
         "elements": list(system.elements),
         "seed": seed,
         "recipe": asdict(recipe),
+        "workflow": " ".join(importlib.import_module(system.module).__doc__.split()),
         "units": "metal (Å, ps, K, bar, eV); properties as listed",
         "split": {
             "rule": "val if numpy.random.default_rng([seed, id]).random() < val_fraction",

@@ -1,0 +1,125 @@
+"""Dataset workflows end to end on tiny recipes (a few structures, picoseconds of MD):
+build, resume, shard format, split rule, meta.json, reference curves, CLI errors."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from core.datasets import dataset_meta, load_dataset, write_reference
+from core.datasets.asi import ASiRecipe
+from core.datasets.build import build, plan
+from core.datasets.shards import read_shard, shard_path, split_of, write_shard
+from core.datasets.sio2 import SiO2Recipe
+from core.errors import UserError
+
+TINY_ASI = ASiRecipe(n_atoms=64, melt_ps=1.0, cooling_rate_K_per_ps=250.0, equil_ps=1.0,
+                     interval_ps=0.5, frames_per_unit=3)
+TINY_SIO2 = SiO2Recipe(min_atoms=81, max_atoms=90, melt_ps=2.0, final_ps=1.0, frames_per_unit=2)
+
+
+def first_peak(atoms_list, r_max=4.0, bins=160, pair=None):
+    """Position (Å) of the highest peak of the pair-distance histogram / r^2 below r_max."""
+    from ase.neighborlist import neighbor_list
+
+    hist = np.zeros(bins)
+    for a in atoms_list:
+        i, j, d = neighbor_list("ijd", a, r_max)
+        if pair is not None:
+            z = a.numbers
+            d = d[(z[i] == pair[0]) & (z[j] == pair[1])]
+        hist += np.histogram(d, bins=bins, range=(0, r_max))[0]
+    r = (np.arange(bins) + 0.5) * r_max / bins
+    return r[np.argmax(hist / r**2)]
+
+
+def test_shard_round_trip_is_compact_and_readable_by_ase(tmp_path):
+    a = Atoms("Si2O", positions=[[0.1234567, 1, 2], [3, 4, 5], [1, 1, 1]], cell=[6, 7, 8], pbc=True)
+    a.info.update({"id": 7, "split": "val", "shear_modulus": 31.25})
+    write_shard(shard_path(tmp_path, 3), [a, a])
+    text = gzip.open(tmp_path / "shard-0003.extxyz.gz", "rt").read()
+    assert " 0.12346 " in text
+    (b, _) = read_shard(tmp_path / "shard-0003.extxyz.gz")
+    assert b.info == {"id": 7, "split": "val", "shear_modulus": 31.25}
+    assert b.get_chemical_symbols() == ["Si", "Si", "O"] and b.pbc.all()
+    assert np.allclose(b.cell, a.cell) and np.allclose(b.positions, a.positions, atol=1e-5)
+
+
+def test_split_rule_is_seeded_and_about_ten_percent():
+    splits = [split_of(i, 0) for i in range(4000)]
+    assert splits == [split_of(i, 0) for i in range(4000)]
+    assert 0.08 < splits.count("val") / 4000 < 0.12
+    assert splits != [split_of(i, 1) for i in range(4000)]
+
+
+def test_plan_fills_missing_units_and_never_redoes_finished_ones():
+    assert plan(7, {}, 3) == [(0, 3), (1, 3), (2, 1)]
+    assert plan(7, {1: 3}, 3) == [(0, 3), (2, 1)]
+    assert plan(10, {0: 3, 1: 3, 2: 1}, 3) == [(3, 3)]
+    assert plan(5, {0: 3, 1: 3}, 3) == []
+
+
+def test_asi_build_resume_and_reference(tmp_path):
+    out = tmp_path / "a-Si"
+    meta = build("asi", 4, out, seed=3, recipe=TINY_ASI, progress=False)
+    assert meta["n_structures"] == 4 and meta["shards"] == {"0000": 3, "0001": 1}
+    first = (out / "shard-0000.extxyz.gz").read_bytes()
+
+    meta = build("asi", 7, out, seed=3, recipe=TINY_ASI, progress=False)  # continue
+    assert (out / "shard-0000.extxyz.gz").read_bytes() == first
+    assert meta["n_structures"] == 7 and meta["n_train"] + meta["n_val"] == 7
+    frames = load_dataset(out)
+    ids = [a.info["id"] for a in frames]
+    assert len(set(ids)) == 7
+    assert all(a.info["split"] == split_of(a.info["id"], 3) for a in frames)
+    assert all(len(a) == 64 and a.pbc.all() and set(a.get_chemical_symbols()) == {"Si"} for a in frames)
+    assert len(load_dataset(out, "train")) == meta["n_train"]
+
+    # physics of the 2500 K Stillinger-Weber state (SPEC §9): liquid-like, 0.05 atoms/Å^3
+    assert 0.047 < meta["density_atoms_per_A3"]["mean"] < 0.056
+    assert 2.3 < first_peak(frames) < 2.75
+
+    saved = dataset_meta(out)
+    assert saved["recipe"]["t_melt"] == 3000.0 and saved["recipe"]["potential"] == "Si.sw"
+    assert saved["split"]["seed"] == 3
+
+    ref = write_reference(out)
+    with np.load(out / "reference.npz") as npz:
+        assert npz["rdf"].shape == (100,) and npz["adf"].shape == (180,)
+        assert float(npz["rdf_split_half_rmsd"]) == pytest.approx(ref["rdf_split_half_rmsd"])
+    assert json.loads((out / "meta.json").read_text())["reference"]["n"] == meta["n_train"]
+
+    with pytest.raises(UserError, match="different seed"):
+        build("asi", 8, out, seed=4, recipe=TINY_ASI, progress=False)
+
+
+def test_sio2_build_has_properties_and_silica_bonds(tmp_path):
+    out = tmp_path / "a-SiO2"
+    meta = build("sio2", 2, out, seed=1, recipe=TINY_SIO2, progress=False)
+    frames = load_dataset(out)
+    assert len(frames) == 2
+    for a in frames:
+        n_si = a.get_chemical_symbols().count("Si")
+        assert 81 <= len(a) <= 90 and len(a) == 3 * n_si
+        assert 5.0 < a.info["shear_modulus"] < 80.0
+        assert 3.0 < a.info["ring_size_mean"] < 9.0
+    assert 1.5 < first_peak(frames, pair=(14, 8)) < 1.75
+    assert meta["properties"]["shear_modulus"]["unit"] == "GPa"
+    train = [a.info["shear_modulus"] for a in frames if a.info["split"] == "train"]
+    if train:
+        assert meta["properties"]["shear_modulus"]["train_mean"] == pytest.approx(np.mean(train), rel=1e-5)
+
+
+def test_cli_rejects_bad_input(tmp_path, capsys):
+    from core.cli import main
+
+    for argv in (["dataset", "build", "sic", "--n", "3", "--out", str(tmp_path / "x")],
+                 ["dataset", "build", "asi", "--n", "0", "--out", str(tmp_path / "x")]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        assert capsys.readouterr().err.startswith("error: ")
+    with pytest.raises(UserError, match="no such dataset"):
+        load_dataset(tmp_path / "missing")
