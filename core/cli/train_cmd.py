@@ -35,6 +35,7 @@ def train_command(
     vector_channels: int = typer.Option(8, help="Vector channels k per atom."),
     cutoff: float = typer.Option(6.5, help="Graph cutoff radius (Å)."),
     sigma_x_max: float = typer.Option(12.0, help="Position noise at t = 1 (Å); the paper uses 1.7."),
+    sc_fraction: float = typer.Option(0.25, help="Share of batches with the self-consistency loss (shortcut)."),
     rho_max: float = typer.Option(0.0, help="Atoms/Å^3 incl. ghosts (0 = 1.1 x densest structure)."),
     max_structures: int = typer.Option(0, help="Train on the first N structures only (0 = all)."),
     val_every: int = typer.Option(500, help="Validate (RDF/ADF RMSD of EMA samples) every N steps; 0 = never."),
@@ -53,6 +54,8 @@ def train_command(
         raise UserError(f"{data}: no such dataset directory or file")
     if steps < 1 or batch_size < 1 or lr <= 0:
         raise UserError("steps and batch size must be positive, and the learning rate above 0")
+    if not 0.0 <= sc_fraction <= 1.0:
+        raise UserError(f"--sc-fraction must be between 0 and 1, got {sc_fraction}")
     try:
         vsteps = [int(s) for s in val_steps.split(",") if s.strip()]
     except ValueError:
@@ -60,7 +63,8 @@ def train_command(
     cfg = TrainConfig(framework=framework, data=str(data), out=str(out),
                       properties=[p.strip() for p in properties.split(",") if p.strip()], steps=steps,
                       batch_size=batch_size, lr=lr, seed=seed, width=width, layers=layers,
-                      vector_channels=vector_channels, cutoff=cutoff, sigma_x_max=sigma_x_max, rho_max=rho_max,
+                      vector_channels=vector_channels, cutoff=cutoff, sigma_x_max=sigma_x_max, sc_fraction=sc_fraction,
+                      rho_max=rho_max,
                       max_structures=max_structures, val_every=val_every, val_steps=vsteps,
                       ckpt_every=ckpt_every, bf16=bf16, threads=threads, device=device)
     trainer = train(cfg, resume=resume)
