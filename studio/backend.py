@@ -89,7 +89,7 @@ class CoreBackend:
         return []
 
     def reference(self, data_dir: Path) -> dict:
-        """Averaged training-set curves {r, rdf, theta, adf[, n]} of a shipped dataset.
+        """Averaged training-set curves {r, rdf, theta, adf} (+ scalars such as n) of a dataset.
 
         Read from `<data_dir>/reference.npz`; without it, measured once per process (core
         metrics) on up to `REFERENCE_MAX` training structures of the dataset's shards.
@@ -107,6 +107,8 @@ class CoreBackend:
                     value = raw[alias]
                     out[key] = value.mean(axis=0) if value.ndim == 2 else value
                     break
+        # scalars ride along: n (structures averaged), *_split_half_rmsd (the set against itself)
+        out.update({key: float(value) for key, value in raw.items() if value.ndim == 0})
         return out
 
     def _reference_from_shards(self, data_dir: Path) -> dict:

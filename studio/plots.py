@@ -10,7 +10,7 @@ from studio.results import Analysis
 GEN_COLOR, REF_COLOR = "#d62728", "#1f77b4"
 
 
-def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name, n_ref=None):
+def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name, n_ref=None, floor=None):
     curves = []
     if ref is not None and ref_x is not None:
         label = "training set" if n_ref is None else f"training set ({int(n_ref)})"
@@ -18,6 +18,8 @@ def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name, n_ref=None):
     if gen is not None:
         curves.append(hv.Curve((x, gen), xlabel, ylabel, label="generated").opts(color=GEN_COLOR))
     title = name if rmsd is None else f"{name}   RMSD {rmsd:.4g}"
+    if rmsd is not None and floor is not None:
+        title += f"  (training set vs itself {floor:.2g})"
     if not curves:
         curves = [hv.Curve([], xlabel, ylabel)]
         title = f"{name}: generate to see it"
@@ -29,11 +31,11 @@ def rdf_plot(analysis: Analysis | None) -> hv.Overlay:
     """g(r) of generated vs training set (r in Å)."""
     a = analysis or Analysis()
     return _overlay(a.r, a.rdf, a.ref.get("r"), a.ref.get("rdf"), a.rmsd.get("rdf"),
-                    "r (Å)", "g(r)", "RDF", a.ref.get("n"))
+                    "r (Å)", "g(r)", "RDF", a.ref.get("n"), a.ref.get("rdf_split_half_rmsd"))
 
 
 def adf_plot(analysis: Analysis | None) -> hv.Overlay:
     """Bond-angle distribution P(θ) (per degree) of generated vs training set."""
     a = analysis or Analysis()
     return _overlay(a.theta, a.adf, a.ref.get("theta"), a.ref.get("adf"), a.rmsd.get("adf"),
-                    "θ (degrees)", "P(θ) (1/degree)", "ADF", a.ref.get("n"))
+                    "θ (degrees)", "P(θ) (1/degree)", "ADF", a.ref.get("n"), a.ref.get("adf_split_half_rmsd"))

@@ -31,7 +31,8 @@ def make_assets(root: Path, properties=None) -> Path:
     r = np.linspace(0.025, 4.975, 100)
     theta = np.linspace(0.5, 179.5, 180)
     np.savez(data / "reference.npz", r=r, rdf=np.exp(-((r - 2.35) / 0.1) ** 2) * 8,
-             theta=theta, adf=np.exp(-((theta - 109.0) / 10.0) ** 2) / 177.0)
+             theta=theta, adf=np.exp(-((theta - 109.0) / 10.0) ** 2) / 177.0, n=np.int64(100),
+             rdf_split_half_rmsd=np.float64(0.05), adf_split_half_rmsd=np.float64(0.0002))
     return Path(root)
 
 

@@ -120,6 +120,10 @@ def test_generate_fills_results_curves_and_table(assets):
     assert len(res.structures) == 3 and res.device == "cpu" and res.elapsed >= 0
     assert res.analysis.rdf.shape == (100,) and res.analysis.adf.shape == (180,)
     assert set(res.analysis.rmsd) == {"rdf", "adf"} and res.analysis.rmsd["rdf"] > 0
+    from studio.plots import rdf_plot
+    plot = rdf_plot(res.analysis)
+    assert [c.label for c in plot] == ["training set (100)", "generated"]
+    assert plot.opts.get().kwargs["title"].endswith("(training set vs itself 0.05)")
     assert list(res.table["#"]) == [0, 1, 2] and (res.table["composition"] == "Si64").all()
     assert res.table["ring_size_mean target"].iloc[0] == pytest.approx(6.1)
 
@@ -359,3 +363,11 @@ def test_framework_choice_only_where_several_checkpoints_exist(assets):
     assert not select.disabled
     app.settings.framework = "sde"
     assert app.settings.checkpoint.framework == "sde"
+
+
+def test_core_backend_reads_reference_npz_with_scalars(assets):
+    from studio.backend import CoreBackend
+
+    ref = CoreBackend().reference(assets / "data" / "a-Si")
+    assert ref["r"].shape == (100,) and ref["adf"].shape == (180,)
+    assert ref["n"] == 100 and ref["rdf_split_half_rmsd"] == 0.05
