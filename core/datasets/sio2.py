@@ -1,7 +1,11 @@
 """a-SiO2 workflow (paper App. B.8): Tersoff Si–O (Munetoh 2007), SiO2 cells of 80–250
 atoms, random start in V = 4 sum_i (4/3) pi r_cov,i^3, minimise, NPT melt at 3500 K,
 instantaneous quench (minimise), 10 ps NPT at 300 K. Each structure gets the paper's
-properties: shear modulus (GPa) and mean ring size (Si per ring), see `core.properties`.
+properties (`core.properties`), computed on the stored 300 K snapshot: shear modulus
+G = (C44 + C55 + C66)/3 in GPa (L-BFGS variable-cell relaxation to fmax 0.05 eV/Å, at most
+1500 steps; shear strains +-0.02 with fixed-cell relaxation; central differences of the
+stress) and mean ring size (Si atoms per ring; Si–O bonds d < 1.3 (1.11 + 0.66) Å; shortest
+ring through each bond, periodic).
 
 Departure from the paper, for cost: the melt lasts `melt_ps` (default 100 ps) instead of
 2000 ps.
