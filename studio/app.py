@@ -17,7 +17,7 @@ import param
 from studio.backend import CoreBackend
 from studio.catalog import ASSETS, data_dir, discover
 from studio.ngl_view import NGLView, atoms_to_pdb
-from studio.plots import adf_plot, rdf_plot
+from studio.plots import PLOT_WIDTH, adf_plot, rdf_plot
 from studio.results import Results, analyse, property_rows
 from studio.settings import GenerationSettings
 from studio.tasks import BackgroundTask
@@ -256,9 +256,9 @@ class Studio(param.Parameterized):
                                   disabled=self.shear_task.param.running)
         shear.on_click(self.compute_shear_modulus)
         plots = pn.Column(
-            pn.pane.HoloViews(pn.bind(rdf_plot, self.results.param.analysis), width=460, height=270,
+            pn.pane.HoloViews(pn.bind(rdf_plot, self.results.param.analysis), width=PLOT_WIDTH, height=270,
                               css_classes=["rdf-plot"]),
-            pn.pane.HoloViews(pn.bind(adf_plot, self.results.param.analysis), width=460, height=270,
+            pn.pane.HoloViews(pn.bind(adf_plot, self.results.param.analysis), width=PLOT_WIDTH, height=270,
                               css_classes=["adf-plot"]),
         )
         return pn.Column(

@@ -8,6 +8,7 @@ import holoviews.plotting.bokeh  # noqa: F401 - registers the Bokeh backend for 
 from studio.results import Analysis
 
 GEN_COLOR, REF_COLOR = "#d62728", "#1f77b4"
+PLOT_WIDTH = 520  # px
 
 
 def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name, n_ref=None, floor=None):
@@ -17,13 +18,13 @@ def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name, n_ref=None, floor=N
         curves.append(hv.Curve((ref_x, ref), xlabel, ylabel, label=label).opts(color=REF_COLOR))
     if gen is not None:
         curves.append(hv.Curve((x, gen), xlabel, ylabel, label="generated").opts(color=GEN_COLOR))
-    title = name if rmsd is None else f"{name}   RMSD {rmsd:.4g}"
+    title = name if rmsd is None else f"{name}  RMSD {rmsd:.3g}"
     if rmsd is not None and floor is not None:
-        title += f"  (training set vs itself {floor:.2g})"
+        title += f"  (training vs itself {floor:.2g})"  # the noise floor of this comparison
     if not curves:
         curves = [hv.Curve([], xlabel, ylabel)]
         title = f"{name}: generate to see it"
-    return hv.Overlay(curves).opts(title=title, legend_position="top_right", width=460,
+    return hv.Overlay(curves).opts(title=title, legend_position="top_right", width=PLOT_WIDTH,
                                   height=260, show_grid=True)
 
 

@@ -123,7 +123,7 @@ def test_generate_fills_results_curves_and_table(assets):
     from studio.plots import rdf_plot
     plot = rdf_plot(res.analysis)
     assert [c.label for c in plot] == ["training set (100)", "generated"]
-    assert plot.opts.get().kwargs["title"].endswith("(training set vs itself 0.05)")
+    assert plot.opts.get().kwargs["title"].endswith("(training vs itself 0.05)")
     assert list(res.table["#"]) == [0, 1, 2] and (res.table["composition"] == "Si64").all()
     assert res.table["ring_size_mean target"].iloc[0] == pytest.approx(6.1)
 
