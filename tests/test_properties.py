@@ -18,13 +18,9 @@ from core.properties import (
 
 
 def sw_silicon_calculator():
-    from ase.calculators.lammpslib import LAMMPSlib
+    from core.datasets.lammps import ase_calculator, pair_sw_si
 
-    from core.datasets.lammps import POTENTIALS, _import_lammps
-
-    _import_lammps()
-    return LAMMPSlib(lmpcmds=["pair_style sw", f"pair_coeff * * {POTENTIALS / 'Si.sw'} Si"],
-                     atom_types={"Si": 1}, keep_alive=True, log_file=None)
+    return ase_calculator(pair_sw_si(), ["Si"])
 
 
 def beta_cristobalite() -> Atoms:

@@ -78,7 +78,6 @@ def plan(n: int, done: dict[int, int], per_unit: int) -> list[tuple[int, int]]:
 
 
 def _worker(system_key: str, recipe, seed: int, unit: int, n_frames: int, out: str, queue):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     system = SYSTEMS[system_key]
     per_unit = recipe.frames_per_unit
     frames = system.run_unit(recipe, unit_seed(seed, unit), n_frames,

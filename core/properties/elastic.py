@@ -27,17 +27,9 @@ SHEAR = (3, 4, 5)  # Voigt indices yz, xz, xy
 
 def tersoff_sio_calculator() -> Calculator:
     """Tersoff Si–O (Munetoh et al., Comput. Mater. Sci. 39, 334 (2007)) through LAMMPS."""
-    from core.datasets.lammps import POTENTIALS, _import_lammps
+    from core.datasets.lammps import ase_calculator, pair_tersoff_sio
 
-    _import_lammps()
-    from ase.calculators.lammpslib import LAMMPSlib
-
-    return LAMMPSlib(
-        lmpcmds=["pair_style tersoff", f"pair_coeff * * {POTENTIALS / 'SiO.tersoff'} Si O"],
-        atom_types={"Si": 1, "O": 2},
-        keep_alive=True,
-        log_file=None,
-    )
+    return ase_calculator(pair_tersoff_sio(), ["Si", "O"])
 
 
 def _prepare(atoms: Atoms, calculator: Calculator | None) -> Atoms:
