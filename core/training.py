@@ -30,6 +30,7 @@ from core.checkpoint import Checkpoint, save_checkpoint
 from core.errors import UserError
 from core.frameworks import State, default_config, make_framework
 from core.model import Denoiser, DenoiserConfig
+from core.model.denoiser import mean_neighbour_weight
 from core.sample import GHOST, MaterialSample, collate
 
 
@@ -58,10 +59,12 @@ class TrainConfig:
     cutoff: float = 6.5
     property_dim: int = 8
     attention: bool = True
+    aggregation_norm: float = 0.0  # message-sum divisor; 0 = mean sum_j f_cut(r_ij) of the training data
     # schedule (0 = framework default)
     sigma_x_max: float = 12.0
     sigma_e: float = 0.0
     sc_fraction: float = 0.25
+    t_power: float = 1.0
     # bookkeeping
     log_every: int = 10
     val_every: int = 500  # 0 = never
@@ -145,13 +148,15 @@ class Trainer:
         schedule = default_config(cfg.framework)
         schedule.sigma_x_max = cfg.sigma_x_max
         schedule.sc_fraction = cfg.sc_fraction
+        schedule.t_power = cfg.t_power
         if cfg.sigma_e:
             schedule.sigma_e = cfg.sigma_e
         self.framework = make_framework(schedule)
         model_cfg = DenoiserConfig(n_classes=len(self.species) + 1, n_properties=len(cfg.properties),
                                    width=cfg.width, layers=cfg.layers, vector_channels=cfg.vector_channels,
                                    cutoff=cfg.cutoff, property_dim=cfg.property_dim,
-                                   use_dt=self.framework.uses_dt, attention=cfg.attention)
+                                   use_dt=self.framework.uses_dt, attention=cfg.attention,
+                                   aggregation_norm=cfg.aggregation_norm or self._neighbour_weight())
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = Denoiser(model_cfg).to(self.device)
         self.ema = copy.deepcopy(self.model).eval()
@@ -178,6 +183,13 @@ class Trainer:
         self.rho_max = cfg.rho_max or round(1.1 * densest, 4)
         if self.rho_max < densest:
             raise UserError(f"rho_max {self.rho_max} is below the densest training structure ({densest:.4f} atoms/Å^3)")
+
+    def _neighbour_weight(self):
+        """Mean weighted neighbour count of (up to 16) ghost-padded training structures."""
+        rng = np.random.default_rng([self.cfg.seed, 1 << 20])
+        padded = [s.pad_ghosts(self.rho_max, rng) for s in self.samples[:16]]
+        batch = collate(padded, self.species)
+        return round(mean_neighbour_weight(batch.pos, batch.cell, batch.batch, self.cfg.cutoff), 3)
 
     def checkpoint(self) -> Checkpoint:
         """The EMA network as a generation checkpoint (in memory)."""

@@ -118,3 +118,19 @@ def test_property_embedding_given_and_missing():
     # Gradients stay finite with missing values present.
     emb(y).sum().backward()
     assert torch.isfinite(emb.weight.grad).all()
+
+
+def test_mean_neighbour_weight_matches_a_direct_sum():
+    """The data-derived aggregation norm equals sum_j f_cut(r_ij) averaged over atoms (brute force)."""
+    import itertools
+
+    from core.model.denoiser import mean_neighbour_weight
+
+    inp = _inputs(n=12)
+    pos, cell = inp["pos"], CELL
+    images = torch.tensor(list(itertools.product(range(-2, 3), repeat=3)), dtype=torch.float64) @ cell
+    d = (pos[None, :, None] + images[None, None] - pos[:, None, None]).norm(dim=-1)  # (i, j, image)
+    d = d[(d > 1e-9) & (d < 5.0)]
+    expected = (2 * torch.tanh(1 - d / 5.0) ** 2).sum().item() / len(pos)
+    got = mean_neighbour_weight(pos, cell.unsqueeze(0), inp["batch"], 5.0)
+    assert got == pytest.approx(expected, rel=1e-9)

@@ -249,3 +249,13 @@ def test_ode_forward_marginal_at_t1_is_the_prior():
     prior = framework.prior(data.cell, data.batch, data.y, 2)
     assert torch.allclose(noisy.pos, prior.pos, atol=1e-4)
     assert torch.allclose(noisy.elem, prior.elem, atol=1e-6)
+
+
+def test_training_time_density():
+    """t_power = 1 is uniform on [t_min, 1]; t_power = 3 has mean t_min + (1 - t_min) / 4."""
+    torch.manual_seed(0)
+    for power, mean in ((1.0, 0.5), (3.0, 0.25)):
+        framework = MaterialSDE(FrameworkConfig(name="sde", t_power=power, t_min=0.0))
+        t = framework.random_times(200_000, "cpu")
+        assert t.min() >= 0 and t.max() <= 1
+        assert t.mean().item() == pytest.approx(mean, abs=0.003)

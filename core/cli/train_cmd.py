@@ -36,6 +36,7 @@ def train_command(
     cutoff: float = typer.Option(6.5, help="Graph cutoff radius (Å)."),
     sigma_x_max: float = typer.Option(12.0, help="Position noise at t = 1 (Å); the paper uses 1.7."),
     sc_fraction: float = typer.Option(0.25, help="Share of batches with the self-consistency loss (shortcut)."),
+    t_power: float = typer.Option(1.0, help="Training times t = u^p, u ~ U(0,1); p > 1 favours low noise."),
     rho_max: float = typer.Option(0.0, help="Atoms/Å^3 incl. ghosts (0 = 1.1 x densest structure)."),
     max_structures: int = typer.Option(0, help="Train on the first N structures only (0 = all)."),
     val_every: int = typer.Option(500, help="Validate (RDF/ADF RMSD of EMA samples) every N steps; 0 = never."),
@@ -54,6 +55,8 @@ def train_command(
         raise UserError(f"{data}: no such dataset directory or file")
     if steps < 1 or batch_size < 1 or lr <= 0:
         raise UserError("steps and batch size must be positive, and the learning rate above 0")
+    if t_power <= 0:
+        raise UserError(f"--t-power must be positive, got {t_power}")
     if not 0.0 <= sc_fraction <= 1.0:
         raise UserError(f"--sc-fraction must be between 0 and 1, got {sc_fraction}")
     try:
@@ -64,6 +67,7 @@ def train_command(
                       properties=[p.strip() for p in properties.split(",") if p.strip()], steps=steps,
                       batch_size=batch_size, lr=lr, seed=seed, width=width, layers=layers,
                       vector_channels=vector_channels, cutoff=cutoff, sigma_x_max=sigma_x_max, sc_fraction=sc_fraction,
+                      t_power=t_power,
                       rho_max=rho_max,
                       max_structures=max_structures, val_every=val_every, val_steps=vsteps,
                       ckpt_every=ckpt_every, bf16=bf16, threads=threads, device=device)
