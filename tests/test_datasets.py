@@ -95,6 +95,17 @@ def test_asi_build_resume_and_reference(tmp_path):
         build("asi", 8, out, seed=4, recipe=TINY_ASI, progress=False)
 
 
+def test_parallel_build_writes_the_same_shards_as_a_serial_one(tmp_path):
+    """Units are seeded from (seed, unit) alone, so workers and resumes cannot change data."""
+    build("asi", 4, tmp_path / "serial", seed=5, recipe=TINY_ASI, progress=False)
+    build("asi", 4, tmp_path / "parallel", seed=5, recipe=TINY_ASI, workers=2, progress=False)
+    for unit in (0, 1):
+        serial = read_shard(shard_path(tmp_path / "serial", unit))
+        parallel = read_shard(shard_path(tmp_path / "parallel", unit))
+        assert [a.info for a in serial] == [a.info for a in parallel]
+        assert all(np.allclose(a.positions, b.positions, atol=2e-5) for a, b in zip(serial, parallel))
+
+
 def test_sio2_build_has_properties_and_silica_bonds(tmp_path):
     out = tmp_path / "a-SiO2"
     meta = build("sio2", 2, out, seed=1, recipe=TINY_SIO2, progress=False)
