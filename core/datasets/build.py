@@ -78,10 +78,11 @@ def plan(n: int, done: dict[int, int], per_unit: int) -> list[tuple[int, int]]:
 
 
 def _worker(system_key: str, recipe, seed: int, unit: int, n_frames: int, out: str, queue):
+    """Run one unit, label its frames (id, split, properties) and write its shard;
+    `queue.put(1)` reports each finished frame."""
     system = SYSTEMS[system_key]
     per_unit = recipe.frames_per_unit
-    frames = system.run_unit(recipe, unit_seed(seed, unit), n_frames,
-                             on_frame=(lambda: queue.put(1)) if queue is not None else None)
+    frames = system.run_unit(recipe, unit_seed(seed, unit), n_frames, on_frame=lambda: queue.put(1))
     for k, atoms in enumerate(frames):
         sid = unit * per_unit + k
         props = {p: atoms.info[p] for p in system.properties}
