@@ -13,7 +13,8 @@ HELP = (
     "Generate amorphous structures with a trained checkpoint and write them (ghosts removed) to an "
     "extxyz file. AMShortcut uses probability-flow shortcuts below 10 steps and Euler–Maruyama "
     "from 10 on. Targets are given in dataset units; unnamed properties are left free.\n\n"
-    "Example: amshortcut generate --checkpoint assets/checkpoints/a-SiO2/shortcut --steps 1 --n 10 "
+    "Without --checkpoint the shipped model assets/checkpoints/<system>/<framework>/ is used.\n\n"
+    "Example: amshortcut generate --system a-SiO2 --framework shortcut --steps 1 --n 10 "
     "--cell 18 --property shear_modulus=30 --out gen.extxyz"
 )
 
@@ -33,7 +34,10 @@ def _parse_properties(items):
 
 @app.command("generate", help=HELP)
 def generate_command(
-    checkpoint: Path = typer.Option(..., help="Checkpoint directory (config.json + weights.pt)."),
+    checkpoint: Path = typer.Option(None, help="Checkpoint directory (config.json + weights.pt); "
+                                    "overrides --system/--framework."),
+    system: str = typer.Option("a-Si", help="Material system of the shipped checkpoint (a-Si, a-SiO2)."),
+    framework: str = typer.Option("shortcut", help="Framework of the shipped checkpoint: shortcut | sde | ode."),
     out: Path = typer.Option(..., help="Output extxyz file."),
     steps: int = typer.Option(1, help="Integration steps."),
     n: int = typer.Option(1, help="Number of structures."),
@@ -46,11 +50,12 @@ def generate_command(
 ):
     from tqdm.auto import tqdm
 
+    from core.catalog import shipped_checkpoint
     from core.checkpoint import load_checkpoint
     from core.sample import write_structures
     from core.sampling import generate
 
-    model = load_checkpoint(checkpoint)
+    model = load_checkpoint(checkpoint if checkpoint is not None else shipped_checkpoint(system, framework))
     props = _parse_properties(prop)
     if cell:
         try:
