@@ -1,0 +1,141 @@
+"""Helpers shared by the paper benchmarks (structure.py, inverse_design.py): argument parsing,
+checkpoint lookup, timed generation with a progress bar, and CSV/JSON/markdown output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def parse_steps(text: str) -> list[int]:
+    """'1,2,5' -> [1, 2, 5] (positive, order kept, duplicates dropped)."""
+    from core.errors import UserError
+
+    try:
+        steps = [int(x) for x in str(text).replace(" ", "").split(",") if x]
+    except ValueError:
+        raise UserError(f"--steps expects comma-separated whole numbers, got {text!r}") from None
+    if not steps or min(steps) < 1:
+        raise UserError(f"--steps needs positive step counts, got {text!r}")
+    return list(dict.fromkeys(steps))
+
+
+def set_threads(threads: int) -> None:
+    """Limit torch (and OpenMP children such as vesin) to ``threads`` CPU threads (0 = leave)."""
+    if threads > 0:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+def machine_info(device) -> dict:
+    """Where the numbers were measured: host architecture, CPU count, torch threads, device."""
+    import torch
+
+    info = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "device": str(device)}
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def load_framework_checkpoints(directory) -> dict:
+    """{framework: core.checkpoint.Checkpoint} for every ``<directory>/<framework>/config.json``."""
+    from core.checkpoint import load_checkpoint
+
+    directory = Path(directory)
+    return {cfg.parent.name: load_checkpoint(cfg.parent) for cfg in sorted(directory.glob("*/config.json"))}
+
+
+def parse_named_paths(items) -> dict[str, Path]:
+    """['sde=runs/x', 'runs/y'] -> {'sde': runs/x, <framework in y's config.json>: runs/y}."""
+    from core.catalog import framework_name
+    from core.errors import UserError
+
+    out = {}
+    for item in items or []:
+        name, sep, path = str(item).partition("=")
+        if not sep:
+            path = name
+            try:
+                name = json.loads((Path(path) / "config.json").read_text())["framework"]
+            except (OSError, ValueError, KeyError):
+                raise UserError(f"{path}: not a checkpoint directory (no readable config.json)") from None
+        out[framework_name(name)] = Path(path)
+    return out
+
+
+def timed_generate(model, n, steps, cell, properties=None, *, seed=0, device="cpu", bar=None,
+                   batch_size=None, rho_max=None):
+    """``core.sampling.generate`` timed with ``time.perf_counter``: (structures, seconds).
+
+    ``bar`` (a tqdm bar counting integration steps x structures) advances by n * steps.
+    On CUDA the clock stops after a device synchronise, so queued kernels are counted.
+    """
+    import torch
+
+    from core.sampling import generate
+
+    seen = [0]
+
+    def progress(done, total):
+        if bar is not None and total:
+            bar.update((done - seen[0]) * n * steps / total)  # structure-steps done since the last call
+        seen[0] = done
+
+    start = time.perf_counter()
+    out = generate(model, n, steps, cell, rho_max, properties or {}, device=device, seed=seed,
+                   progress=progress, batch_size=batch_size)
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - start
+
+
+def fmt(value, digits=4) -> str:
+    """Number for a markdown cell: 4 significant digits, 'n/a' for None or NaN."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}g}"
+
+
+def markdown_table(headers, rows) -> str:
+    """A GitHub markdown table from a header list and rows of cell strings."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_outputs(stem: str, rows: list[dict], summary: dict, out_dir=RESULTS) -> dict[str, Path]:
+    """Write ``<stem>.csv`` (one line per row) and ``<stem>.json`` ({summary, rows}); returns paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with open(csv_path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    json_path.write_text(json.dumps(clean({"summary": summary, "rows": rows}), indent=1, default=str) + "\n")
+    return {"csv": csv_path, "json": json_path}
