@@ -6,9 +6,9 @@ import math
 
 import param
 
+from core.catalog import FRAMEWORK_LABELS
 from studio.catalog import Checkpoint, PropertyRange
 
-FRAMEWORK_LABELS = {"shortcut": "AMShortcut", "sde": "Material SDE", "ode": "Material ODE"}
 STEP_CHOICES = [1, 2, 4, 5, 10, 25, 50, 100, 250]
 MAX_SAMPLES = 64
 CELL_BOUNDS = (8.0, 30.0)  # Å, cubic cell edge
