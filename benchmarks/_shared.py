@@ -117,16 +117,22 @@ def markdown_table(headers, rows) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(stem: str, rows: list[dict], summary: dict, out_dir=RESULTS) -> dict[str, Path]:
-    """Write ``<stem>.csv`` (one line per row) and ``<stem>.json`` ({summary, rows}); returns paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
+def write_csv(path, rows: list[dict]) -> Path:
+    """One CSV line per row dict (columns in first-seen order); creates the directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fields = list(dict.fromkeys(k for row in rows for k in row))
-    with open(csv_path, "w", newline="") as fh:
+    with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    return path
+
+
+def write_outputs(stem: str, rows: list[dict], summary: dict, out_dir=RESULTS) -> dict[str, Path]:
+    """Write ``<stem>.csv`` (one line per row) and ``<stem>.json`` ({summary, rows}); returns paths."""
+    out_dir = Path(out_dir)
+    csv_path, json_path = write_csv(out_dir / f"{stem}.csv", rows), out_dir / f"{stem}.json"
 
     def clean(x):
         if isinstance(x, float) and not math.isfinite(x):

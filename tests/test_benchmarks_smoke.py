@@ -1,0 +1,206 @@
+"""The paper benchmarks run end to end on tiny settings, and `generate` finds shipped checkpoints.
+
+Checkpoints are trained here with `core.training` on a 3-structure dataset for 2 steps (a few
+kB, seconds): their samples are poor, but every call on the way (train, save, load, generate,
+metrics, property calculators, outputs) is the real one.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk
+
+from core.catalog import available_checkpoints, shipped_checkpoint
+from core.cli import main as cli
+from core.datasets.shards import shard_path, write_shard
+from core.errors import UserError
+from core.training import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import inverse_design, structure  # noqa: E402
+
+TINY = dict(width=16, layers=1, vector_channels=2, cutoff=4.0, property_dim=4)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _dataset(path: Path, frames) -> Path:
+    """A dataset directory (one shard): ids 0..n-1, the last structure in the val split."""
+    path.mkdir(parents=True)
+    for k, atoms in enumerate(frames):
+        atoms.info.update(id=k, split="val" if k == len(frames) - 1 else "train")
+    write_shard(shard_path(path, 0), frames)
+    return path
+
+
+def _si_frames(n=3):
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(n):
+        atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat((2, 2, 2))
+        atoms.positions += rng.normal(0, 0.1, atoms.positions.shape)
+        out.append(atoms)
+    return out
+
+
+def _sio2_frames(n=3, edge=8.0, n_si=10):
+    """Random SiO2 packings (Si–O pairs ≥ 1.5 Å apart) with made-up property values."""
+    rng = np.random.default_rng(1)
+    out = []
+    for k in range(n):
+        pos = []
+        while len(pos) < 3 * n_si:
+            p = rng.uniform(0, edge, 3)
+            d = np.array(pos) - p if pos else np.zeros((0, 3))
+            d -= edge * np.round(d / edge)
+            if not len(d) or np.linalg.norm(d, axis=1).min() > 1.5:
+                pos.append(p)
+        atoms = Atoms(["Si"] * n_si + ["O"] * (2 * n_si), positions=pos, cell=[edge] * 3, pbc=True)
+        atoms.info.update(shear_modulus=25.0 + 5 * k, ring_size_mean=5.0 + 0.5 * k)
+        out.append(atoms)
+    return out
+
+
+def _train(data: Path, out: Path, framework: str, properties=()) -> Path:
+    cfg = TrainConfig(framework=framework, data=str(data), out=str(out), properties=list(properties), steps=2,
+                      batch_size=2, val_every=0, ckpt_every=2, progress=False, threads=1, device="cpu",
+                      warmup_steps=1, **TINY)
+    Trainer(cfg).run()
+    return out
+
+
+@pytest.fixture(scope="module")
+def si(tmp_path_factory):
+    root = tmp_path_factory.mktemp("si")
+    data = _dataset(root / "data", _si_frames())
+    ckpts = root / "checkpoints" / "a-Si"
+    for framework in ("shortcut", "sde"):
+        _train(data, ckpts / framework, framework)
+    return data, ckpts
+
+
+@pytest.fixture(scope="module")
+def sio2(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sio2")
+    data = _dataset(root / "data", _sio2_frames())
+    return _train(data, root / "all", "shortcut", ["shear_modulus", "ring_size_mean"])
+
+
+def _csv(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_structure_benchmark_table_csv_json_png(si, tmp_path):
+    data, ckpts = si
+    out = tmp_path / "out"
+    res = structure.main(["--data", str(data), "--checkpoints", str(ckpts), "--steps", "1,2", "--n", "2",
+                          "--out-dir", str(out), "--quiet"])
+    rows = _csv(out / "structure_a-Si.csv")
+    assert [(r["framework"], r["n_s"]) for r in rows] == [
+        ("shortcut", "1"), ("shortcut", "2"), ("sde", "1"), ("sde", "2")]
+    for r in rows:
+        assert r["n_structures"] == "2"
+        for key in ("rdf_rmsd", "adf_rmsd", "seconds_per_structure"):
+            assert math.isfinite(float(r[key])) and float(r[key]) >= 0, (key, r)
+    s = res["summary"]
+    assert "recomputed" in s["reference"] and s["reference_n"] == 2  # no reference.npz: from the shards
+    assert math.isfinite(s["floors"]["rdf_split_half"]) and s["floors"]["held_out"]["set"] in ("val", "train")
+    assert any("AMShortcut@1 ADF" in c["claim"] for c in s["claims"])
+    assert "| n_s | AMShortcut | Material SDE |" in res["table"]
+    assert (out / "structure_a-Si.json").is_file() and (out / "structure_a-Si.png").stat().st_size > 1000
+
+
+def test_structure_benchmark_names_what_exists_when_nothing_to_run(si, tmp_path):
+    data, _ = si
+    with pytest.raises(UserError, match="no checkpoint to benchmark"):
+        structure.main(["--data", str(data), "--checkpoints", str(tmp_path), "--steps", "1", "--n", "1",
+                        "--out-dir", str(tmp_path), "--quiet", "--no-plot"])
+
+
+def test_inverse_design_all_properties_one_at_a_time(sio2, tmp_path):
+    out = tmp_path / "out"
+    res = inverse_design.main(["--checkpoint", str(sio2), "--target-checkpoint", f"shear_modulus={sio2}",
+                               "--steps", "1,2", "--n", "2", "--cell", "training", "--relax-steps", "2",
+                               "--out-dir", str(out), "--quiet", "--tag", "tiny"])
+    rows = _csv(out / "inverse_a-SiO2_tiny.csv")
+    keys = [(r["model"], r["property"], r["n_s"]) for r in rows]
+    assert keys == [("All", "shear_modulus", "1"), ("All", "shear_modulus", "2"),
+                    ("All", "ring_size_mean", "1"), ("All", "ring_size_mean", "2"),
+                    ("Target", "shear_modulus", "1"), ("Target", "shear_modulus", "2")]
+    for r in rows:
+        assert int(r["n"]) + int(r["n_missing"]) == 2
+        if int(r["n"]):
+            assert all(math.isfinite(float(r[k])) for k in ("mae", "rmse", "mape")), r
+        assert math.isfinite(float(r["seconds_generate_per_structure"]))
+    samples = _csv(out / "inverse_a-SiO2_tiny_samples.csv")
+    assert len(samples) == 12
+    g = [s for s in samples if s["property"] == "shear_modulus" and s["model"] == "All" and s["n_s"] == "1"]
+    assert [float(s["target"]) for s in g] == [10.0, 50.0]  # the paper's sweep, 2 points
+    assert sum(int(r["n"]) for r in rows) > 0, "no property could be computed on any structure"
+    assert "2 structures per (model, property, n_s)" in res["table"]
+
+
+def test_inverse_design_without_checkpoint_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("AMSHORTCUT_ASSETS", str(tmp_path))
+    with pytest.raises(UserError, match="inverse design needs an a-SiO2 checkpoint"):
+        inverse_design.main(["--n", "1", "--out-dir", str(tmp_path), "--quiet"])
+
+
+# ----------------------------------------------------------------------------- CLI defaults
+
+
+@pytest.fixture
+def assets(si, tmp_path, monkeypatch):
+    """An assets tree holding the a-Si shortcut checkpoint, selected by AMSHORTCUT_ASSETS."""
+    _, ckpts = si
+    root = tmp_path / "assets"
+    shutil.copytree(ckpts / "shortcut", root / "checkpoints" / "a-Si" / "shortcut")
+    monkeypatch.setenv("AMSHORTCUT_ASSETS", str(root))
+    return root
+
+
+def test_generate_uses_the_shipped_checkpoint_by_default(assets, tmp_path):
+    from core.sample import read_structures
+
+    assert shipped_checkpoint("a-Si", "AMShortcut") == assets / "checkpoints" / "a-Si" / "shortcut"
+    assert list(available_checkpoints()["a-Si"]) == ["shortcut"]
+    gen = tmp_path / "gen.extxyz"
+    cli(["generate", "--system", "a-Si", "--framework", "shortcut", "--steps", "1", "--n", "2", "--seed", "0",
+         "--out", str(gen)])
+    frames = read_structures(gen)
+    assert len(frames) == 2 and frames[0].info["checkpoint"] == str(assets / "checkpoints" / "a-Si" / "shortcut")
+
+
+def test_generate_missing_shipped_checkpoint_lists_what_exists(assets, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli(["generate", "--system", "a-SiO2", "--property", "shear_modulus=30", "--out", str(tmp_path / "x.extxyz")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "a-SiO2" in err and "available: a-Si/shortcut" in err and "--checkpoint" in err
+
+
+def test_generate_checkpoint_option_overrides_the_default(assets, si, tmp_path):
+    from core.sample import read_structures
+
+    _, ckpts = si
+    gen = tmp_path / "gen.extxyz"
+    cli(["generate", "--checkpoint", str(ckpts / "sde"), "--steps", "2", "--n", "1", "--out", str(gen)])
+    assert read_structures(gen)[0].info["framework"] == "sde"
