@@ -51,7 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the all-property model (default the shipped assets/checkpoints/<system>/shortcut)")
     p.add_argument("--target-checkpoint", action="append", default=[],
                    help="a model trained on one property alone, PATH or PROPERTY=PATH (repeatable)")
-    p.add_argument("--properties", default="shear_modulus,ring_size_mean", help="properties to condition on, one at a time")
+    p.add_argument("--properties", default="shear_modulus,ring_size_mean",
+                   help="properties to condition on, one at a time")
     p.add_argument("--range", action="append", default=[],
                    help="target sweep NAME=LOW:HIGH (default shear_modulus=10:50, ring_size_mean=4:6)")
     p.add_argument("--steps", default="1,5,10", help="step counts n_s (paper: 1,5,10,25,50,100,250)")
