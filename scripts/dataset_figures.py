@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 from ase.neighborlist import neighbor_list  # noqa: E402
 
 from core.datasets import load_dataset  # noqa: E402
+from core.datasets.shards import existing_units  # noqa: E402
 from core.metrics import adf, averaged, rdf  # noqa: E402
 
 
@@ -69,23 +70,19 @@ def structure_figure(frames, title: str, out: Path) -> tuple[np.ndarray, np.ndar
     return r, g
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("assets/data"))
-    ap.add_argument("--out", type=Path, default=Path("docs/figures"))
-    args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    asi = load_dataset(args.data / "a-Si")
-    r, g = structure_figure(asi, "a-Si (SW, 2500 K)", args.out / "asi-structure.png")
+def measure_asi(data: Path, out: Path) -> None:
+    asi = load_dataset(data)
+    r, g = structure_figure(asi, "a-Si (SW, 2500 K)", out / "asi-structure.png")
     dens = np.array([len(a) / a.get_volume() for a in asi])
     cn = coordination(asi, 2.9, 14, 14)
     print(f"a-Si: {len(asi)} structures, density {dens.mean():.4f} ± {dens.std():.4f} atoms/Å^3, "
           f"RDF first peak {peak(r, g, 2.0, 3.0):.3f} Å, mean coordination (< 2.9 Å) "
           f"{(cn * np.arange(9)).sum():.2f}, 4-fold {cn[4]:.2f}")
 
-    sio2 = load_dataset(args.data / "a-SiO2")
-    structure_figure(sio2, "a-SiO2 (Tersoff, 300 K)", args.out / "sio2-structure.png")
+
+def measure_sio2(data: Path, out: Path) -> None:
+    sio2 = load_dataset(data)
+    structure_figure(sio2, "a-SiO2 (Tersoff, 300 K)", out / "sio2-structure.png")
     dens = np.array([len(a) / a.get_volume() for a in sio2])
     cn = coordination(sio2, 2.3, 14, 8)
     shear = np.array([a.info["shear_modulus"] for a in sio2])
@@ -101,8 +98,21 @@ def main() -> None:
             title=f"a-SiO2: G = (C44+C55+C66)/3, n = {len(shear)}")
     ax2.hist(rings[np.isfinite(rings)], bins=30)
     ax2.set(xlabel="mean ring size (Si per ring)", ylabel="structures", title="ring size mean")
-    fig.savefig(args.out / "sio2-properties.png", dpi=110)
+    fig.savefig(out / "sio2-properties.png", dpi=110)
     plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("assets/data"))
+    ap.add_argument("--out", type=Path, default=Path("docs/figures"))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    if existing_units(args.data / "a-Si"):
+        measure_asi(args.data / "a-Si", args.out)
+    if existing_units(args.data / "a-SiO2"):
+        measure_sio2(args.data / "a-SiO2", args.out)
 
 
 if __name__ == "__main__":
