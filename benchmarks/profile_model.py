@@ -1,7 +1,7 @@
 """Profile one training step and one sampling step of the denoiser on CPU (256-atom a-Si cell).
 
 Writes a Markdown table (median wall times) and the top operators of a torch.profiler run.
-Usage: python benchmarks/profile_model.py [--threads 1] [--repeats 5] [--out docs/profile.md]
+Usage: python benchmarks/profile_model.py [--threads 1] [--repeats 5] [--out FILE.md]  (its tables are in BENCHMARKS.md)
 """
 
 import argparse
