@@ -99,7 +99,9 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     target.fill("8")  # above the training range (5.5 – 7): allowed, flagged as extrapolation
     target.press("Enter")
     page.get_by_text("⚠ extrapolation").wait_for(timeout=10_000)
-    assert page.get_by_text("outside the training data (5.5 – 7): extrapolation").count() == 1
+    warning = page.get_by_text("outside the training data (5.5 – 7): extrapolation")
+    warning.wait_for(timeout=10_000)  # the alert column re-renders after the flag: wait, don't race it
+    assert warning.count() == 1
     page.get_by_role("button", name="1", exact=True).click()  # 1 sampling step
     page.locator(".generate button").click()
 
