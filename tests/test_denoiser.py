@@ -9,13 +9,7 @@ from core.model import Denoiser, DenoiserConfig
 from core.model.embedding import PropertyEmbedding
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors run fastest single-threaded (and do not fight a loaded machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 CELL = torch.tensor([[9.0, 0.0, 0.0], [1.5, 8.5, 0.0], [-1.0, 2.0, 9.5]], dtype=torch.float64)
 

@@ -14,13 +14,7 @@ from scipy import stats
 from core.frameworks import AMShortcut, FrameworkConfig, MaterialODE, MaterialSDE, State
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors run fastest single-threaded (and do not fight a loaded machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 M_X, S_X = 500.0, 0.8  # positions ~ N(500 Å, 0.8^2) per component
 M_E, S_E = 0.7, 0.3  # element embeddings ~ N(0.7, 0.3^2) per component

@@ -13,13 +13,7 @@ from core.frameworks import FrameworkConfig, default_config, make_framework
 from core.model import Denoiser, DenoiserConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors run fastest single-threaded (and do not fight a loaded machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(framework="shortcut", schedule=None):
