@@ -35,15 +35,6 @@ def _dataset(path: Path, n=2):
     return path
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models run fastest single-threaded (and do not fight a loaded machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("name, lr, steps", [("ode", 1e-2, 400), ("sde", 3e-3, 300), ("shortcut", 3e-3, 300)])
 def test_tiny_model_overfits_a_fixed_batch(tmp_path, one_thread, name, lr, steps):
     """Same (t, noise) every step -> a plain regression on 2 structures that must fall >= 10x.
