@@ -62,6 +62,7 @@ class TrainConfig:
     aggregation_norm: float = 0.0  # message-sum divisor; 0 = mean sum_j f_cut(r_ij) of the training data
     # schedule (0 = framework default)
     sigma_x_max: float = 12.0
+    sigma_x_power: float = 1.0
     sigma_e: float = 0.0
     sc_fraction: float = 0.25
     t_power: float = 1.0
@@ -147,6 +148,7 @@ class Trainer:
         self._load_data()
         schedule = default_config(cfg.framework)
         schedule.sigma_x_max = cfg.sigma_x_max
+        schedule.sigma_x_power = cfg.sigma_x_power
         schedule.sc_fraction = cfg.sc_fraction
         schedule.t_power = cfg.t_power
         if cfg.sigma_e:

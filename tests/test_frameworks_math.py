@@ -22,11 +22,11 @@ BIG = 1000.0
 N_ATOMS = 4000
 
 
-def _moments(t, sigma_x_max, sigma_e):
+def _moments(t, sigma_x_max, sigma_e, power=1.0):
     """Mean/std of the forward marginals of positions and elements at times t (N,1)."""
     phi = 0.5 * math.pi * t
     a = torch.cos(phi)
-    std_x = torch.sqrt(S_X**2 + (sigma_x_max * t) ** 2)
+    std_x = torch.sqrt(S_X**2 + (sigma_x_max * t**power) ** 2)
     std_e = torch.sqrt((a * S_E) ** 2 + (sigma_e * torch.sin(phi)) ** 2)
     return M_X, std_x, a * M_E, std_e
 
@@ -34,16 +34,16 @@ def _moments(t, sigma_x_max, sigma_e):
 class ExactNoiseModel(torch.nn.Module):
     """Exact posterior means E[eps | X_t] and E[v | E_t] for Gaussian data (the SDE network)."""
 
-    def __init__(self, sigma_x_max, sigma_e):
+    def __init__(self, sigma_x_max, sigma_e, power=1.0):
         super().__init__()
-        self.sx, self.se = sigma_x_max, sigma_e
+        self.sx, self.se, self.power = sigma_x_max, sigma_e, power
 
     def forward(self, pos, elem, cell, batch, t, y=None, dt=None):
         t = t[batch].unsqueeze(-1).double()
         phi = 0.5 * math.pi * t
         a, b = torch.cos(phi), self.se * torch.sin(phi)
-        _, std_x, mean_e, std_e = _moments(t, self.sx, self.se)
-        eps_x = self.sx * t * (pos - M_X) / std_x**2
+        _, std_x, mean_e, std_e = _moments(t, self.sx, self.se, self.power)
+        eps_x = self.sx * t**self.power * (pos - M_X) / std_x**2
         e0_hat = M_E + a * S_E**2 / std_e**2 * (elem - mean_e)
         eps_e = b / std_e**2 * (elem - mean_e)
         v = -torch.sin(phi) * e0_hat + self.se * torch.cos(phi) * eps_e
@@ -58,12 +58,12 @@ class ExactShortcutModel(ExactNoiseModel):
         if torch.all(d == 0):
             return super().forward(pos, elem, cell, batch, t, y, dt)
         ta = t[batch].unsqueeze(-1).double()
-        _, sx0, me0, se0 = _moments(ta, self.sx, self.se)
-        _, sx1, me1, se1 = _moments(ta - d, self.sx, self.se)
+        _, sx0, me0, se0 = _moments(ta, self.sx, self.se, self.power)
+        _, sx1, me1, se1 = _moments(ta - d, self.sx, self.se, self.power)
         x_next = M_X + (pos - M_X) * sx1 / sx0
         e_next = me1 + (elem - me0) * se1 / se0
         u_x, u_e = (pos - x_next) / d, (elem - e_next) / d
-        return u_x / self.sx, u_e / (0.5 * math.pi)
+        return u_x / (self.power * self.sx * ta ** (self.power - 1)), u_e / (0.5 * math.pi)
 
 
 class ExactVelocityModel(torch.nn.Module):
@@ -111,13 +111,15 @@ def _assert_matches_data(state):
         assert abs(values.std().item() / std - 1) < 4 / math.sqrt(2 * n) + 0.02
 
 
+@pytest.mark.parametrize("power", [1.0, 2.0])
 @pytest.mark.parametrize("stochastic", [False, True])
-def test_sde_samplers_reproduce_gaussian_data(stochastic):
-    """Reverse-SDE Euler–Maruyama (400 steps) and PF-ODE (200 steps) with the exact score."""
+def test_sde_samplers_reproduce_gaussian_data(stochastic, power):
+    """Reverse-SDE Euler–Maruyama (400 steps) and PF-ODE (200 steps) with the exact score,
+    for the linear and the time-warped (t^2) position schedule."""
     torch.manual_seed(3)
-    cfg = FrameworkConfig(name="sde", sigma_x_max=12.0, sigma_e=1.5)
+    cfg = FrameworkConfig(name="sde", sigma_x_max=12.0, sigma_x_power=power, sigma_e=1.5)
     framework = MaterialSDE(cfg)
-    model = ExactNoiseModel(12.0, 1.5)
+    model = ExactNoiseModel(12.0, 1.5, power)
     state = _start_state(math.sqrt(S_X**2 + 144.0), 1.5)
     n_steps = 400 if stochastic else 200
     plan = framework.plan(n_steps)
@@ -149,9 +151,10 @@ def test_material_ode_transports_gaussian_prior_to_data():
     _assert_matches_data(_integrate(framework, model, state, 200))
 
 
-def test_one_shortcut_of_2d_equals_two_of_d():
-    framework = AMShortcut(FrameworkConfig(name="shortcut"))
-    model = ExactShortcutModel(12.0, 1.5)
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_one_shortcut_of_2d_equals_two_of_d(power):
+    framework = AMShortcut(FrameworkConfig(name="shortcut", sigma_x_power=power))
+    model = ExactShortcutModel(12.0, 1.5, power)
     state = _start_state(math.sqrt(S_X**2 + 144.0), 1.5, n_atoms=200)
     one = framework.step(model, state, 0.75, 0.5)
     two = framework.step(model, framework.step(model, state, 0.75, 0.25), 0.5, 0.25)
@@ -170,12 +173,13 @@ def _gaussian_data(n_struct=8, n_atoms=400, seed=0):
     return State(pos, elem, cell, torch.arange(n_struct).repeat_interleave(n_atoms), torch.zeros(n_struct, 0))
 
 
-def test_self_consistency_loss_vanishes_for_the_exact_shortcut():
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_self_consistency_loss_vanishes_for_the_exact_shortcut(power):
     """L_SC ~ 0 for the exact flow-map model, clearly > 0 for the instantaneous drift."""
     torch.manual_seed(0)
-    framework = AMShortcut(FrameworkConfig(name="shortcut", sc_fraction=1.0))
+    framework = AMShortcut(FrameworkConfig(name="shortcut", sc_fraction=1.0, sigma_x_power=power))
     data = _gaussian_data()
-    _, logs = framework.loss(ExactShortcutModel(12.0, 1.5), data)
+    _, logs = framework.loss(ExactShortcutModel(12.0, 1.5, power), data)
     assert logs["loss_sc"] < 1e-10
 
     class Instantaneous(ExactNoiseModel):
@@ -183,7 +187,7 @@ def test_self_consistency_loss_vanishes_for_the_exact_shortcut():
             return super().forward(pos, elem, cell, batch, t, y, None)
 
     torch.manual_seed(0)
-    _, logs = framework.loss(Instantaneous(12.0, 1.5), data)
+    _, logs = framework.loss(Instantaneous(12.0, 1.5, power), data)
     assert logs["loss_sc"] > 1e-3
 
 

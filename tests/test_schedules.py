@@ -24,10 +24,12 @@ def test_element_schedule_f_and_g2_follow_from_alpha_sigma():
     assert torch.allclose(es.g2(t), g2_num, rtol=1e-6)
 
 
-def test_position_schedule_g2_follows_from_sigma():
-    ps = PositionSchedule(12.0)
+@pytest.mark.parametrize("power", [1.0, 2.0, 3.0])
+def test_position_schedule_g2_follows_from_sigma(power):
+    ps = PositionSchedule(12.0, power)
     t = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)
     assert torch.allclose(ps.g2(t), _finite_diff(lambda s: ps.sigma(s) ** 2, t), rtol=1e-6)
+    assert ps.sigma(torch.tensor(1.0)) == 12.0  # the t = 1 marginal (prior) does not depend on the warp
 
 
 def test_velocity_parameterisation_identities():
@@ -51,13 +53,16 @@ def test_velocity_parameterisation_identities():
     assert torch.allclose((e_plus - e_minus) / (2 * h), es.pf_drift(v), atol=1e-6)
 
 
-def test_position_pf_drift_is_half_g2_score():
-    ps = PositionSchedule(12.0)
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_position_pf_drift_is_half_g2_score(power):
+    ps = PositionSchedule(12.0, power)
     t = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64).unsqueeze(-1)
     eps = torch.randn(3, 3, dtype=torch.float64)
     score = -eps / ps.sigma(t)
-    assert torch.allclose(ps.pf_drift(eps), -0.5 * ps.g2(t) * score)
-    assert torch.allclose(ps.sde_drift(eps), -ps.g2(t) * score)
+    assert torch.allclose(ps.pf_drift(eps, t), -0.5 * ps.g2(t) * score)
+    assert torch.allclose(ps.sde_drift(eps, t), -ps.g2(t) * score)
+    # The PF drift is the time derivative of the conditional path X_t = X_0 + sigma(t) eps.
+    assert torch.allclose(_finite_diff(lambda s: ps.sigma(s) * eps, t), ps.pf_drift(eps, t), rtol=1e-6)
 
 
 @pytest.mark.parametrize("sigma", [0.2, 1.5, 3.5, 4.5, 8.0, 12.0])

@@ -35,11 +35,14 @@ def train_command(
     vector_channels: int = typer.Option(8, help="Vector channels k per atom."),
     cutoff: float = typer.Option(6.5, help="Graph cutoff radius (Å)."),
     sigma_x_max: float = typer.Option(12.0, help="Position noise at t = 1 (Å); the paper uses 1.7."),
+    sigma_x_power: float = typer.Option(1.0, help="Position noise sigma_x_max * t^p (1 = the paper's linear schedule; "
+                                              "2 = time warp toward low noise, for few-step sampling)."),
     sc_fraction: float = typer.Option(0.25, help="Share of batches with the self-consistency loss (shortcut)."),
     t_power: float = typer.Option(1.0, help="Training times t = u^p, u ~ U(0,1); p > 1 favours low noise."),
     rho_max: float = typer.Option(0.0, help="Atoms/Å^3 incl. ghosts (0 = 1.1 x densest structure)."),
     max_structures: int = typer.Option(0, help="Train on the first N structures only (0 = all)."),
     val_every: int = typer.Option(500, help="Validate (RDF/ADF RMSD of EMA samples) every N steps; 0 = never."),
+    val_samples: int = typer.Option(4, help="Structures generated per validation (more = less noisy RMSD)."),
     val_steps: str = typer.Option("1,10", help="Comma-separated sampling step counts for validation."),
     ckpt_every: int = typer.Option(500, help="Save a checkpoint every N steps."),
     bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast (faster on CPUs with AMX)."),
@@ -55,6 +58,10 @@ def train_command(
         raise UserError(f"{data}: no such dataset directory or file")
     if steps < 1 or batch_size < 1 or lr <= 0:
         raise UserError("steps and batch size must be positive, and the learning rate above 0")
+    if not 1.0 <= sigma_x_power <= 4.0:
+        raise UserError(f"--sigma-x-power must be between 1 and 4, got {sigma_x_power}")
+    if val_samples < 1:
+        raise UserError(f"--val-samples must be at least 1, got {val_samples}")
     if t_power <= 0:
         raise UserError(f"--t-power must be positive, got {t_power}")
     if not 0.0 <= sc_fraction <= 1.0:
@@ -66,10 +73,10 @@ def train_command(
     cfg = TrainConfig(framework=framework, data=str(data), out=str(out),
                       properties=[p.strip() for p in properties.split(",") if p.strip()], steps=steps,
                       batch_size=batch_size, lr=lr, seed=seed, width=width, layers=layers,
-                      vector_channels=vector_channels, cutoff=cutoff, sigma_x_max=sigma_x_max, sc_fraction=sc_fraction,
+                      vector_channels=vector_channels, cutoff=cutoff, sigma_x_max=sigma_x_max, sigma_x_power=sigma_x_power, sc_fraction=sc_fraction,
                       t_power=t_power,
                       rho_max=rho_max,
-                      max_structures=max_structures, val_every=val_every, val_steps=vsteps,
+                      max_structures=max_structures, val_every=val_every, val_samples=val_samples, val_steps=vsteps,
                       ckpt_every=ckpt_every, bf16=bf16, threads=threads, device=device)
     trainer = train(cfg, resume=resume)
     if trainer.rank == 0:

@@ -50,6 +50,9 @@ class FrameworkConfig:
     sigma_x_max: position noise at t = 1 (Å). 12 Å makes the t = 1 marginal uniform to
         ~3e-4 for cells up to ~18 Å; the paper/AMDEN value is 1.7 Å (then set
         ``allow_prior_mismatch``, since the t = 1 marginal is then far from uniform).
+    sigma_x_power: position noise ``sigma_x_max * t**sigma_x_power``; 1 is the paper's linear
+        schedule, 2 a time warp that puts more of t (and of uniform sampling grids) at the
+        noise levels where structure forms (see ``schedules.PositionSchedule``).
     sigma_e: element noise scale; the element prior is N(0, sigma_e^2 I).
     t_min: smallest training time (positions' sigma must stay > 0).
     t_power: training times are t_min + (1 - t_min) u^t_power, u ~ U(0, 1); 1 is the paper's
@@ -63,6 +66,7 @@ class FrameworkConfig:
 
     name: str = "shortcut"
     sigma_x_max: float = 12.0
+    sigma_x_power: float = 1.0
     sigma_e: float = 1.5
     t_min: float = 1e-3
     t_power: float = 1.0

@@ -20,30 +20,41 @@ import torch
 
 @dataclass(frozen=True)
 class PositionSchedule:
-    """Variance-exploding positions: ``sigma_X(t) = t * sigma_max`` (Å), alpha = 1, f = 0.
+    """Variance-exploding positions: ``sigma_X(t) = sigma_max * t**power`` (Å), alpha = 1, f = 0.
 
-    ``g^2 = d sigma^2/dt = 2 t sigma_max^2`` (Å^2 per unit time).  With the network's noise
-    prediction ``eps_hat`` the PF drift is ``-g^2 s / 2 = sigma_max * eps_hat`` (Å per unit
-    time, bounded for every t) and the reverse-SDE drift is ``2 sigma_max eps_hat``.
+    ``g^2 = d sigma^2/dt = 2 power sigma_max^2 t^(2 power - 1)`` (Å^2 per unit time).  With the
+    network's noise prediction ``eps_hat`` the PF drift is
+    ``-g^2 s / 2 = power sigma_max t^(power - 1) eps_hat`` (Å per unit time, bounded for every
+    t when power >= 1) and the reverse-SDE drift is twice that.  power = 1 is the paper's
+    linear schedule; power = 2 is a time warp that spends more of [0, 1] at the small noise
+    levels where structure forms (with sigma_max = 12 Å, sigma < 6 Å covers 71% of t instead
+    of 50%), so uniform few-step grids and shortcut sizes fall where the work is.
     """
 
     sigma_max: float = 12.0
+    power: float = 1.0
 
     def sigma(self, t):
         """Noise standard deviation (Å) at time t."""
-        return t * self.sigma_max
+        return self.sigma_max * t**self.power
 
     def g2(self, t):
         """Squared diffusion coefficient g(t)^2 (Å^2)."""
-        return 2.0 * self.sigma_max**2 * t
+        return 2.0 * self.power * self.sigma_max**2 * t ** (2.0 * self.power - 1.0)
 
-    def pf_drift(self, eps_hat):
-        """Probability-flow drift dX/dt (Å per unit time) from the predicted noise."""
-        return self.sigma_max * eps_hat
+    def drift_scale(self, t):
+        """PF drift per unit of predicted noise, ``power sigma_max t^(power - 1)`` (Å per unit time)."""
+        if self.power == 1.0:
+            return self.sigma_max + 0.0 * t
+        return self.power * self.sigma_max * t ** (self.power - 1.0)
 
-    def sde_drift(self, eps_hat):
-        """Reverse-SDE drift ``f x - g^2 s`` (Å per unit time) from the predicted noise."""
-        return 2.0 * self.sigma_max * eps_hat
+    def pf_drift(self, eps_hat, t):
+        """Probability-flow drift dX/dt (Å per unit time) from the predicted noise at time t."""
+        return self.drift_scale(t) * eps_hat
+
+    def sde_drift(self, eps_hat, t):
+        """Reverse-SDE drift ``f x - g^2 s`` (Å per unit time) from the predicted noise at time t."""
+        return 2.0 * self.drift_scale(t) * eps_hat
 
 
 @dataclass(frozen=True)

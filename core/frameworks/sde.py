@@ -1,6 +1,6 @@
 """Material SDE (paper App. B.2): score matching with wrapped VE positions, cosine VP elements.
 
-Forward: ``X_t = wrap(X_0 + t sigma_x_max eps_X)``, ``E_t = cos(phi) E_0 + sin(phi) sigma_e eps_E``
+Forward: ``X_t = wrap(X_0 + sigma_x_max t^sigma_x_power eps_X)``, ``E_t = cos(phi) E_0 + sin(phi) sigma_e eps_E``
 (phi = pi t / 2).  The network predicts the positions' noise ``eps_hat`` (target: the
 wrapped-normal noise, see ``periodic.wrapped_normal_eps``) and the elements' angular
 velocity ``v_hat`` (see ``schedules.ElementSchedule``).  Loss
@@ -26,7 +26,7 @@ class MaterialSDE(Framework):
 
     def __init__(self, config):
         super().__init__(config)
-        self.pos_schedule = PositionSchedule(config.sigma_x_max)
+        self.pos_schedule = PositionSchedule(config.sigma_x_max, config.sigma_x_power)
         self.elem_schedule = ElementSchedule(config.sigma_e)
 
     def prior_mismatch(self, cell):
@@ -71,12 +71,12 @@ class MaterialSDE(Framework):
         eps_x, v_e = self.predict(model, state, tt, torch.full((b,), self.network_dt(dt, stochastic),
                                                                device=state.pos.device))
         ps, es = self.pos_schedule, self.elem_schedule
+        t_elem = torch.tensor(t, dtype=state.elem.dtype, device=state.elem.device)
         if not stochastic:
-            pos = state.pos - dt * ps.pf_drift(eps_x)
+            pos = state.pos - dt * ps.pf_drift(eps_x, t_elem)
             elem = state.elem - dt * es.pf_drift(v_e)
         else:
-            t_elem = torch.tensor(t, dtype=state.elem.dtype, device=state.elem.device)
-            pos = (state.pos - dt * ps.sde_drift(eps_x)
+            pos = (state.pos - dt * ps.sde_drift(eps_x, t_elem)
                    + torch.sqrt(ps.g2(t_elem) * dt) * torch.randn_like(state.pos))
             elem = (state.elem - dt * es.sde_drift(state.elem, v_e, t_elem)
                     + torch.sqrt(es.g2(t_elem) * dt) * torch.randn_like(state.elem))

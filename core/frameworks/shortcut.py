@@ -1,7 +1,7 @@
 """AMShortcut (paper §4.3, App. B.3): the Material SDE plus a step-size-aware shortcut.
 
 The network ``u(M_t, t, d)`` is the SDE network with d as an extra input; its outputs are
-read as PF-ODE drifts ``u = (sigma_x_max eps_hat, (pi/2) v_hat)``, and at d = 0 it is the
+read as PF-ODE drifts ``u = (power sigma_x_max t^(power-1) eps_hat, (pi/2) v_hat)``, and at d = 0 it is the
 SDE network (L_SDE is taken at d = 0 on every batch).  On a random ``sc_fraction`` of
 batches the self-consistency loss of Frans et al. (2025) is added, built with the PF-ODE:
 
@@ -35,7 +35,7 @@ class AMShortcut(MaterialSDE):
     def shortcut(self, model, state, t, d):
         """Shortcut drifts (Å / unit time, E / unit time) of size d (B,) at times t (B,)."""
         eps_x, v_e = self.predict(model, state, t, d)
-        return self.pos_schedule.pf_drift(eps_x), self.elem_schedule.pf_drift(v_e)
+        return self.pos_schedule.pf_drift(eps_x, t[state.batch].unsqueeze(-1)), self.elem_schedule.pf_drift(v_e)
 
     def loss(self, model, data, target_model=None):
         n, device = data.n_structures, data.pos.device
@@ -57,7 +57,7 @@ class AMShortcut(MaterialSDE):
             mid = start.replace(pos=periodic.wrap(start.pos - da * u1_x, start.cell, start.batch), elem=start.elem - da * u1_e)
             u2_x, u2_e = self.shortcut(teacher, mid, t_sc - d, d)
             # Targets in network units (eps, v) so L_SC is weighted like L_SDE.
-            target_x = 0.5 * (u1_x + u2_x) / self.config.sigma_x_max
+            target_x = 0.5 * (u1_x + u2_x) / self.pos_schedule.drift_scale(t_sc[data.batch].unsqueeze(-1))
             target_e = 0.5 * (u1_e + u2_e) / (0.5 * math.pi)
 
         both = noisy.concat(start)
