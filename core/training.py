@@ -78,6 +78,13 @@ class TrainConfig:
     progress: bool = True
 
 
+# Settings a resumed run must share with the saved one (the others, e.g. steps, threads,
+# validation and checkpoint cadence, may change between sessions).
+RESUME_MUST_MATCH = ("framework", "width", "layers", "vector_channels", "cutoff", "properties", "data",
+                     "sigma_x_max", "sigma_x_power", "sigma_e", "t_power", "sc_fraction", "property_dim",
+                     "attention")
+
+
 # ----------------------------------------------------------------------------- data
 
 
@@ -204,14 +211,18 @@ class Trainer:
         if not path.is_file():
             raise UserError(f"cannot resume: {path} does not exist")
         saved = json.loads((self.out / "train_config.json").read_text())
-        for key in ("framework", "width", "layers", "vector_channels", "cutoff", "properties", "data"):
-            if saved.get(key) != getattr(self.cfg, key):
-                raise UserError(f"cannot resume: {key} was {saved.get(key)!r} in {self.out}, now {getattr(self.cfg, key)!r}")
+        defaults = TrainConfig(framework=self.cfg.framework, data=self.cfg.data, out=self.cfg.out)
+        for key in RESUME_MUST_MATCH:
+            before = saved.get(key, getattr(defaults, key))  # configs written before the key existed
+            if before != getattr(self.cfg, key):
+                raise UserError(f"cannot resume: {key} was {before!r} in {self.out}, now {getattr(self.cfg, key)!r} "
+                                f"(pass the run's original value; see {self.out / 'train_config.json'})")
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
+        self._trim_log()
         torch.set_rng_state(state["rng"][self.rank].cpu())
 
     def _save(self):
@@ -267,6 +278,17 @@ class Trainer:
             result[f"val_rdf_{n_steps}"], result[f"val_adf_{n_steps}"] = r["rdf"], r["adf"]
         self.ema.to(self.device)
         return result
+
+    def _trim_log(self):
+        """Drop log records past the restored step (written after the last checkpoint), so a
+        resumed run's log.jsonl has each step once."""
+        path = self.out / "log.jsonl"
+        if self.rank != 0 or not path.is_file():
+            return
+        lines = path.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= self.step]
+        if len(kept) != len(lines):
+            path.write_text("".join(line + "\n" for line in kept))
 
     def _log(self, record):
         if self.rank == 0:

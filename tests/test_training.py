@@ -14,6 +14,7 @@ import torch
 from ase.build import bulk
 
 from core.cli import main
+from core.errors import UserError
 from core.frameworks import default_config, make_framework
 from core.model import Denoiser, DenoiserConfig
 from core.sample import MaterialSample, collate, write_structures
@@ -90,6 +91,25 @@ def test_resume_continues_exactly(tmp_path, one_thread):
         assert torch.allclose(a, b, atol=1e-6), k
     for a, b in zip(straight.ema.state_dict().values(), resumed.ema.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_resume_trims_the_log_and_refuses_another_schedule(tmp_path, one_thread):
+    """Log lines written after the last checkpoint are dropped on resume (each step once);
+    resuming with a different noise schedule is refused instead of silently mixing two."""
+    first = Trainer(_config(tmp_path, steps=3, log_every=1, ckpt_every=2))
+    first.run()  # checkpoints at 2 and at the end (3)
+    out = Path(first.out)
+    with open(out / "log.jsonl", "a") as f:  # as if a killed run had logged past its checkpoint
+        f.write(json.dumps({"step": 4, "loss": 1.0}) + "\n")
+    resumed = Trainer(_config(tmp_path, steps=5, log_every=1), resume=True)
+    assert resumed.step == 3
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert max(steps) == 3
+    resumed.run()
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines() if "loss" in line]
+    assert steps == sorted(set(steps)) and steps[-1] == 5
+    with pytest.raises(UserError, match="sigma_x_power was 1.0"):
+        Trainer(_config(tmp_path, steps=6, sigma_x_power=2.0), resume=True)
 
 
 def test_cli_train_resume_and_generate(tmp_path, capsys, one_thread):
