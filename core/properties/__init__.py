@@ -3,8 +3,10 @@ them (App. B.6, SPEC §5). Ghost atoms (atomic number 0) are excluded everywhere
 
 from core.properties.composition import li_concentration
 from core.properties.elastic import (
+    default_calculator,
     elastic_constants,
     shear_modulus,
+    stillinger_weber_si_calculator,
     tersoff_sio_calculator,
     young_modulus,
     young_modulus_from,
@@ -12,6 +14,7 @@ from core.properties.elastic import (
 from core.properties.rings import find_rings, ring_size_distribution, ring_size_mean, ring_sizes
 
 __all__ = [
+    "default_calculator",
     "elastic_constants",
     "find_rings",
     "li_concentration",
@@ -19,6 +22,7 @@ __all__ = [
     "ring_size_mean",
     "ring_sizes",
     "shear_modulus",
+    "stillinger_weber_si_calculator",
     "tersoff_sio_calculator",
     "young_modulus",
     "young_modulus_from",

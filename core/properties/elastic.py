@@ -6,8 +6,9 @@ steps), then for each Voigt strain component j a deformation +delta and -delta
 fixed-cell relaxation of the positions, and C[:, j] = (sigma(+delta) - sigma(-delta)) / (2 delta)
 (central differences). All moduli in GPa. Ghost atoms (atomic number 0) are removed first.
 
-The default interactions are the Tersoff Si–O potential of Munetoh et al. (2007), for
-structures made of Si and O; any ASE calculator can be passed instead.
+The default interactions are those that made the shipped data: Stillinger–Weber for pure
+Si (the a-Si set) and the Tersoff Si–O potential of Munetoh et al. (2007) for structures
+with O; any ASE calculator can be passed instead.
 """
 
 from __future__ import annotations
@@ -32,18 +33,32 @@ def tersoff_sio_calculator() -> Calculator:
     return ase_calculator(pair_tersoff_sio(), ["Si", "O"])
 
 
+def stillinger_weber_si_calculator() -> Calculator:
+    """Stillinger–Weber Si (Stillinger & Weber, Phys. Rev. B 31, 5262 (1985)) through LAMMPS."""
+    from core.datasets.lammps import ase_calculator, pair_sw_si
+
+    return ase_calculator(pair_sw_si(), ["Si"])
+
+
+def default_calculator(atoms: Atoms) -> Calculator:
+    """The potential of the shipped data for this composition: SW for pure Si, Tersoff Si–O
+    when there is oxygen; ValueError for any other element."""
+    symbols = set(atoms.get_chemical_symbols())
+    other = symbols - {"Si", "O"}
+    if other:
+        raise ValueError(
+            f"the default potentials (Stillinger–Weber Si, Tersoff Si–O) have no parameters for "
+            f"{sorted(other)}; pass a calculator for this chemistry"
+        )
+    return stillinger_weber_si_calculator() if symbols == {"Si"} else tersoff_sio_calculator()
+
+
 def _prepare(atoms: Atoms, calculator: Calculator | None) -> Atoms:
     real = atoms[atoms.numbers != 0].copy()
     if len(real) == 0:
         raise ValueError("structure has no real (non-ghost) atoms")
     if calculator is None:
-        other = set(real.get_chemical_symbols()) - {"Si", "O"}
-        if other:
-            raise ValueError(
-                f"the default Tersoff Si–O potential has no parameters for {sorted(other)}; "
-                "pass a calculator for this chemistry"
-            )
-        calculator = tersoff_sio_calculator()
+        calculator = default_calculator(real)
     real.pbc = True
     real.calc = calculator
     return real
