@@ -140,11 +140,14 @@ def test_inverse_design_all_properties_one_at_a_time(sio2, tmp_path):
     out = tmp_path / "out"
     res = inverse_design.main(["--checkpoint", str(sio2), "--target-checkpoint", f"shear_modulus={sio2}",
                                "--steps", "1,2", "--n", "2", "--cell", "training", "--relax-steps", "2",
+                               "--range", "shear_modulus=10:50",
                                "--out-dir", str(out), "--quiet", "--tag", "tiny"])
     rows = _csv(out / "inverse_a-SiO2_tiny.csv")
     keys = [(r["model"], r["property"], r["n_s"]) for r in rows]
     assert keys == [("All", "shear_modulus", "1"), ("All", "shear_modulus", "2"),
                     ("All", "ring_size_mean", "1"), ("All", "ring_size_mean", "2"),
+                    ("None", "shear_modulus", "1"), ("None", "shear_modulus", "2"),
+                    ("None", "ring_size_mean", "1"), ("None", "ring_size_mean", "2"),
                     ("Target", "shear_modulus", "1"), ("Target", "shear_modulus", "2")]
     for r in rows:
         assert int(r["n"]) + int(r["n_missing"]) == 2
@@ -152,11 +155,31 @@ def test_inverse_design_all_properties_one_at_a_time(sio2, tmp_path):
             assert all(math.isfinite(float(r[k])) for k in ("mae", "rmse", "mape")), r
         assert math.isfinite(float(r["seconds_generate_per_structure"]))
     samples = _csv(out / "inverse_a-SiO2_tiny_samples.csv")
-    assert len(samples) == 12
+    assert len(samples) == 20
     g = [s for s in samples if s["property"] == "shear_modulus" and s["model"] == "All" and s["n_s"] == "1"]
     assert [float(s["target"]) for s in g] == [10.0, 50.0]  # the paper's sweep, 2 points
     assert sum(int(r["n"]) for r in rows) > 0, "no property could be computed on any structure"
     assert "2 structures per (model, property, n_s)" in res["table"]
+
+
+def test_inverse_design_sweeps_the_training_range_by_default():
+    stats = {"shear_modulus": {"mean": 25.0, "std": 4.0, "min": 18.1, "max": 31.9}}
+    ranges = inverse_design.target_ranges(["shear_modulus", "ring_size_mean"], ["ring_size_mean=4.5:5.5"], stats)
+    assert ranges == {"shear_modulus": (18.1, 31.9), "ring_size_mean": (4.5, 5.5)}
+    assert inverse_design.target_ranges(["ring_size_mean"], [], {}) == {"ring_size_mean": (4.0, 6.0)}  # paper's
+    with pytest.raises(UserError, match="no target range for li_concentration"):
+        inverse_design.target_ranges(["li_concentration"], [], {})
+
+
+def test_inverse_design_slope_separates_conditioning_from_ignoring_the_target():
+    from core.metrics import inverse_errors
+
+    targets = np.linspace(20, 30, 5)
+    follows = inverse_design.errors(inverse_errors, targets, list(targets + 1.0))
+    ignores = inverse_design.errors(inverse_errors, targets, [25.0] * 5)
+    assert follows["slope"] == pytest.approx(1.0) and follows["mae"] == pytest.approx(1.0)
+    assert ignores["slope"] == pytest.approx(0.0, abs=1e-12)
+    assert ignores["mape"] < 15  # a low MAPE alone does not show that the target was used
 
 
 def test_inverse_design_without_checkpoint_says_so(tmp_path, monkeypatch):
