@@ -33,25 +33,29 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_studio(assets: Path | None = None, timeout: float = 30.0):
+def serve_studio(assets: Path | None = None, timeout: float = 120.0):
     """Run `panel serve studio` (console script, as scripts/studio.sh) and yield the page URL.
 
-    `assets` sets AMSHORTCUT_ASSETS for the server; the log is printed if it fails to start.
+    Readiness is polled on panel's /liveness endpoint, not on the page: every request of the
+    page builds a whole studio session, and on a busy machine a poll loop of page requests
+    piles sessions up. `assets` sets AMSHORTCUT_ASSETS for the server; the log is printed if
+    it fails to start.
     """
     port = free_port()
     cmd = [str(Path(sys.executable).parent / "panel"), "serve", "studio", "--address", "127.0.0.1",
-           "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"]
+           "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}", "--liveness"]
     env = dict(os.environ)
     if assets is not None:
         env["AMSHORTCUT_ASSETS"] = str(assets)
     url = f"http://127.0.0.1:{port}/studio"
+    alive = f"http://127.0.0.1:{port}/liveness"
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.time() + timeout
             while True:
                 try:
-                    urllib.request.urlopen(url, timeout=2)
+                    urllib.request.urlopen(alive, timeout=5)
                     break
                 except OSError:
                     if proc.poll() is not None or time.time() > deadline:
@@ -80,13 +84,16 @@ def capture(out: Path, system: str = "a-Si", steps: int = 1, samples: int = 8, a
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
-        page.wait_for_selector(".generate button", timeout=30_000)
+        page.wait_for_selector(".generate button", timeout=180_000)
         page.locator("select").first.select_option(system)
         page.get_by_role("button", name=str(steps), exact=True).click()
         box = page.locator(".n-samples input")
         box.fill(str(samples))
         box.press("Enter")
         page.locator(".generate button").click()
+        page.wait_for_selector(".run-info, .task-error", timeout=600_000)  # generated and measured
+        if page.locator(".task-error").count():
+            raise RuntimeError("generation failed in the page: " + page.locator(".task-error").first.inner_text())
         page.wait_for_selector(".ngl-view[data-natoms]:not([data-natoms='0'])", timeout=600_000)
         page.wait_for_timeout(1500)
         out.parent.mkdir(parents=True, exist_ok=True)

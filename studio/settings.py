@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import param
 
 from core.catalog import FRAMEWORK_LABELS
@@ -46,6 +47,20 @@ class PropertyTarget(param.Parameterized):
         return f"{self.name} (training data: {self.low:.4g} – {self.high:.4g})"
 
 
+def training_cell_edge(ckpt: Checkpoint | None) -> float | None:
+    """Cube edge (Å, to 0.5 Å, within CELL_BOUNDS) of the volume of the checkpoint's recorded
+    training cell; None when the checkpoint records none."""
+    cell = ((ckpt.config or {}).get("training") or {}).get("cell") if ckpt else None
+    try:
+        volume = abs(float(np.linalg.det(np.asarray(cell, dtype=float))))
+    except (TypeError, ValueError, np.linalg.LinAlgError):
+        return None
+    if not math.isfinite(volume) or volume <= 0:
+        return None
+    edge = round(2 * volume ** (1 / 3)) / 2
+    return min(max(edge, CELL_BOUNDS[0]), CELL_BOUNDS[1])
+
+
 class GenerationSettings(param.Parameterized):
     """Everything a Generate click sends to `core.sampling.generate`."""
 
@@ -79,6 +94,9 @@ class GenerationSettings(param.Parameterized):
     @param.depends("framework", watch=True)
     def _on_framework(self):
         ckpt = self.checkpoint
+        edge = training_cell_edge(ckpt)
+        if edge is not None:
+            self.cell_size = edge  # start where the model was trained; the user may change it
         targets = [PropertyTarget.from_range(r) for r in ckpt.properties] if ckpt else []
         for t in targets:
             t.param.watch(self._bump, ["enabled", "target"])

@@ -55,6 +55,20 @@ def test_settings_follow_system_and_framework(assets):
     assert any("No trained checkpoint for a-SiO2" in e for e in s.errors())
 
 
+def test_cell_starts_at_the_checkpoints_training_cell(assets):
+    from studio.settings import training_cell_edge
+
+    s = studio(assets).settings
+    assert s.cell_size == 16.0  # the fake checkpoint records no training cell: the default stays
+    ckpt = s.checkpoint
+    ckpt.config.setdefault("training", {})["cell"] = [[17.1, 0, 0], [0, 16.8, 0], [0, 0, 17.0]]
+    assert training_cell_edge(ckpt) == 17.0  # cube root of the volume, to 0.5 Å
+    s._on_framework()
+    assert s.cell_size == 17.0
+    ckpt.config["training"]["cell"] = "not a cell"
+    assert training_cell_edge(ckpt) is None
+
+
 def test_zero_steps_and_out_of_bounds_values_are_rejected(assets):
     s = studio(assets).settings
     for name, bad in [("steps", 0), ("steps", 3), ("n_samples", 0), ("cell_size", 2.0), ("seed", -1)]:
