@@ -78,6 +78,18 @@ class TrainConfig:
     progress: bool = True
 
 
+class BFloat16Autocast:
+    """Calls a network under bfloat16 autocast and returns its outputs as float32."""
+
+    def __init__(self, network, device_type: str):
+        self.network, self.device_type = network, device_type
+
+    def __call__(self, *args, **kwargs):
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            out = self.network(*args, **kwargs)
+        return tuple(o.float() for o in out)
+
+
 # Settings a resumed run must share with the saved one (the others, e.g. steps, threads,
 # validation and checkpoint cadence, may change between sessions).
 RESUME_MUST_MATCH = ("framework", "width", "layers", "vector_channels", "cutoff", "properties", "data",
@@ -296,6 +308,16 @@ class Trainer:
             with open(self.out / "log.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
 
+    def loss(self, state):
+        """(loss, logs) of one batch. With ``bf16`` only the network calls run under bfloat16
+        autocast: the noising, wrapping and targets stay float32 (under autocast the einsums
+        of ``periodic.wrap`` would round 17 Å coordinates to ~0.06 Å, and the noise targets
+        at sigma < 0.1 Å with them)."""
+        model, teacher = self.ddp, self.ema
+        if self.cfg.bf16:
+            model, teacher = (BFloat16Autocast(m, self.device.type) for m in (model, teacher))
+        return self.framework.loss(model, state, target_model=teacher)
+
     def run(self, on_step=None):
         """Train until ``cfg.steps``; returns the list of per-step loss dicts of this call."""
         from tqdm.auto import tqdm
@@ -310,8 +332,7 @@ class Trainer:
             state = self._make_batch(self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = _lr(cfg, self.step)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss, logs = self.framework.loss(self.ddp, state, target_model=self.ema)
+            loss, logs = self.loss(state)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
             self.optimizer.zero_grad(set_to_none=True)

@@ -79,6 +79,33 @@ def _config(tmp_path, **kw):
     return TrainConfig(**base)
 
 
+def test_bf16_autocasts_only_the_network(tmp_path, one_thread, monkeypatch):
+    """Noising, wrapping and targets run in float32 even with --bf16; the network in bfloat16.
+    (Under autocast, periodic.wrap's einsums rounded 17 Å coordinates to ~0.06 Å.)"""
+    trainer = Trainer(_config(tmp_path, bf16=True, sc_fraction=1.0))
+    seen = {"noisy": [], "network": []}
+    noisy = trainer.framework.noisy
+
+    def spy_noisy(data, t):
+        seen["noisy"].append(torch.is_autocast_enabled("cpu"))
+        out = noisy(data, t)
+        assert all(x.dtype == torch.float32 for x in (out[0].pos, out[1], out[2]))
+        return out
+
+    forward = trainer.model.forward
+
+    def spy_forward(*args, **kwargs):
+        seen["network"].append(torch.is_autocast_enabled("cpu"))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.framework, "noisy", spy_noisy)
+    monkeypatch.setattr(trainer.model, "forward", spy_forward)
+    loss, logs = trainer.loss(trainer._make_batch(0))
+    assert loss.dtype == torch.float32 and torch.isfinite(loss) and "loss_sc" in logs
+    assert seen["noisy"] and not any(seen["noisy"])
+    assert seen["network"] and all(seen["network"])
+
+
 def test_resume_continues_exactly(tmp_path, one_thread):
     straight = Trainer(_config(tmp_path, out=str(tmp_path / "a")))
     straight.run()
