@@ -67,7 +67,8 @@ class GenerationSettings(param.Parameterized):
     system = param.Selector(default="a-Si", objects=["a-Si", "a-SiO2"], doc="Material system")
     framework = param.Selector(default=None, objects=[], allow_None=True,
                                doc="Generative framework (one per trained checkpoint)")
-    steps = param.Selector(default=1, objects=STEP_CHOICES, doc="Number of sampling steps")
+    # 5: the shipped a-Si AMShortcut is most accurate at 5 of its few-step (PF shortcut) counts (BENCHMARKS.md)
+    steps = param.Selector(default=5, objects=STEP_CHOICES, doc="Number of sampling steps")
     # allow_None: a cleared input box arrives as None and becomes a validation message
     n_samples = param.Integer(default=4, bounds=(1, MAX_SAMPLES), allow_None=True, doc="Structures to generate")
     cell_size = param.Number(default=16.0, bounds=CELL_BOUNDS, step=0.5, allow_None=True,
