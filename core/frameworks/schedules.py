@@ -44,8 +44,6 @@ class PositionSchedule:
 
     def drift_scale(self, t):
         """PF drift per unit of predicted noise, ``power sigma_max t^(power - 1)`` (Å per unit time)."""
-        if self.power == 1.0:
-            return self.sigma_max + 0.0 * t
         return self.power * self.sigma_max * t ** (self.power - 1.0)
 
     def pf_drift(self, eps_hat, t):
