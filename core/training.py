@@ -47,6 +47,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_steps: int = 100
+    lr_decay_start: int = 0  # cosine decay of lr from this step to lr_final at `steps`; 0 = constant
+    lr_final: float = 1e-5
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     seed: int = 0
@@ -144,7 +146,13 @@ def _distributed():
 
 
 def _lr(cfg, step):
-    return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    """Linear warmup, then constant, or a cosine from ``lr`` at ``lr_decay_start`` to
+    ``lr_final`` at ``steps`` (a function of the step only, so resuming needs no state)."""
+    lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    if cfg.lr_decay_start and step >= cfg.lr_decay_start:
+        frac = min(1.0, (step - cfg.lr_decay_start) / max(1, cfg.steps - cfg.lr_decay_start))
+        lr = cfg.lr_final + (lr - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
+    return lr
 
 
 @torch.no_grad()

@@ -173,14 +173,64 @@ def _gaussian_data(n_struct=8, n_atoms=400, seed=0):
     return State(pos, elem, cell, torch.arange(n_struct).repeat_interleave(n_atoms), torch.zeros(n_struct, 0))
 
 
+def _noised_state(framework, t, seed=0):
+    data = _gaussian_data(seed=seed)
+    torch.manual_seed(seed)
+    tt = torch.full((data.n_structures,), t, dtype=torch.float64)
+    return framework.noisy(data, tt)[0], tt
+
+
 @pytest.mark.parametrize("power", [1.0, 2.0])
-def test_self_consistency_loss_vanishes_for_the_exact_shortcut(power):
-    """L_SC ~ 0 for the exact flow-map model, clearly > 0 for the instantaneous drift."""
+def test_bootstrap_target_is_exact_above_the_base_level(power):
+    """Two exact shortcuts of d average to the exact shortcut of 2d (network units), to 1e-10."""
+    framework = AMShortcut(FrameworkConfig(name="shortcut", sigma_x_power=power))
+    model = ExactShortcutModel(12.0, 1.5, power)
+    state, t = _noised_state(framework, 0.8)
+    d = torch.full_like(t, 0.25)
+    target_x, target_e = framework.bootstrap_target(model, state, t, d)
+    want_x, want_e = model(state.pos, state.elem, state.cell, state.batch, t, state.y, 2 * d)
+    assert torch.allclose(target_x, want_x, atol=1e-10)
+    assert torch.allclose(target_e, want_e, atol=1e-10)
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_base_level_bootstraps_from_the_instantaneous_network(power):
+    """At d = min(sc_dt) the teacher is queried at d = 0 (what L_SDE trains), never at the
+    untrained d_min; the target is then two Euler steps of the exact drift, whose error
+    against the exact 2 d_min shortcut is first order: halving d_min halves it."""
+    seen = []
+
+    class Recording(ExactShortcutModel):
+        def forward(self, pos, elem, cell, batch, t, y=None, dt=None):
+            seen.append(dt.clone())
+            return super().forward(pos, elem, cell, batch, t, y, dt)
+
+    model = Recording(12.0, 1.5, power)
+    errors = []
+    for d_min in (2.0**-7, 2.0**-8):
+        framework = AMShortcut(FrameworkConfig(name="shortcut", sigma_x_power=power, sc_dt=[d_min, 0.25]))
+        state, t = _noised_state(framework, 0.5)
+        seen.clear()
+        target = framework.bootstrap_target(model, state, t, torch.full_like(t, d_min))
+        assert len(seen) == 2 and all(torch.all(dt == 0) for dt in seen)
+        want = model(state.pos, state.elem, state.cell, state.batch, t, state.y, torch.full_like(t, 2 * d_min))
+        errors.append([(a - b).abs().max().item() for a, b in zip(target, want)])
+        seen.clear()
+        framework.bootstrap_target(model, state, t, torch.full_like(t, 0.25))  # above the base: d itself
+        assert all(torch.all(dt == 0.25) for dt in seen)
+    for coarse, fine in zip(*errors):
+        assert 1e-6 < fine < coarse and 1.8 < coarse / fine < 2.2
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_self_consistency_loss_is_small_for_the_exact_shortcut(power):
+    """L_SC is ~0 for the exact flow-map model (only the base level's Euler error remains),
+    and clearly > 0 for the instantaneous drift used as a shortcut."""
     torch.manual_seed(0)
     framework = AMShortcut(FrameworkConfig(name="shortcut", sc_fraction=1.0, sigma_x_power=power))
     data = _gaussian_data()
     _, logs = framework.loss(ExactShortcutModel(12.0, 1.5, power), data)
-    assert logs["loss_sc"] < 1e-10
+    assert logs["loss_sc"] < 1e-6
 
     class Instantaneous(ExactNoiseModel):
         def forward(self, pos, elem, cell, batch, t, y=None, dt=None):

@@ -106,6 +106,20 @@ def test_bf16_autocasts_only_the_network(tmp_path, one_thread, monkeypatch):
     assert seen["network"] and all(seen["network"])
 
 
+def test_learning_rate_schedule_closed_form():
+    """Warmup, then constant; with lr_decay_start a cosine from lr to lr_final at `steps`."""
+    from core.training import _lr
+
+    flat = TrainConfig(lr=1e-3, warmup_steps=100, steps=1000)
+    assert _lr(flat, 0) == pytest.approx(1e-5) and _lr(flat, 49) == pytest.approx(5e-4)
+    assert _lr(flat, 500) == _lr(flat, 999) == pytest.approx(1e-3)
+    cos = TrainConfig(lr=1e-3, warmup_steps=100, steps=1000, lr_decay_start=600, lr_final=1e-5)
+    assert _lr(cos, 599) == pytest.approx(1e-3)
+    assert _lr(cos, 600) == pytest.approx(1e-3)
+    assert _lr(cos, 800) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5)  # half way: cos(pi/2) = 0
+    assert _lr(cos, 1000) == pytest.approx(1e-5)
+
+
 def test_resume_continues_exactly(tmp_path, one_thread):
     straight = Trainer(_config(tmp_path, out=str(tmp_path / "a")))
     straight.run()

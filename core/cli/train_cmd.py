@@ -28,6 +28,9 @@ def train_command(
     steps: int = typer.Option(2000, help="Total optimisation steps (also the target when resuming)."),
     batch_size: int = typer.Option(4, help="Structures per step (per process)."),
     lr: float = typer.Option(1e-3, help="AdamW learning rate."),
+    lr_decay_start: int = typer.Option(0, help="Step from which the learning rate follows a cosine down to "
+                                               "--lr-final at --steps (0 = constant after the warmup)."),
+    lr_final: float = typer.Option(1e-5, help="Learning rate reached at --steps when --lr-decay-start is set."),
     seed: int = typer.Option(0),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     width: int = typer.Option(128, help="Hidden width of the EGNN."),
@@ -60,6 +63,10 @@ def train_command(
         raise UserError("steps and batch size must be positive, and the learning rate above 0")
     if not 1.0 <= sigma_x_power <= 4.0:
         raise UserError(f"--sigma-x-power must be between 1 and 4, got {sigma_x_power}")
+    if lr_decay_start and not 0 < lr_decay_start < steps:
+        raise UserError(f"--lr-decay-start must be between 1 and --steps - 1 ({steps - 1}), got {lr_decay_start}")
+    if not 0.0 <= lr_final <= lr:
+        raise UserError(f"--lr-final must be between 0 and --lr ({lr}), got {lr_final}")
     if val_samples < 1:
         raise UserError(f"--val-samples must be at least 1, got {val_samples}")
     if t_power <= 0:
@@ -72,7 +79,8 @@ def train_command(
         raise UserError(f"--val-steps must be comma-separated whole numbers, got {val_steps!r}") from None
     cfg = TrainConfig(framework=framework, data=str(data), out=str(out),
                       properties=[p.strip() for p in properties.split(",") if p.strip()], steps=steps,
-                      batch_size=batch_size, lr=lr, seed=seed, width=width, layers=layers,
+                      batch_size=batch_size, lr=lr, lr_decay_start=lr_decay_start,
+                      lr_final=lr_final, seed=seed, width=width, layers=layers,
                       vector_channels=vector_channels, cutoff=cutoff, sigma_x_max=sigma_x_max, sigma_x_power=sigma_x_power, sc_fraction=sc_fraction,
                       t_power=t_power,
                       rho_max=rho_max,

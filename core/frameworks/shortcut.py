@@ -10,7 +10,8 @@ batches the self-consistency loss of Frans et al. (2025) is added, built with th
     L_SC   = |u(M_t, t, 2d) - target|^2          (in the same noise units as L_SDE)
 
 with d drawn per structure from ``sc_dt`` and t ~ U(2d, 1); the targets come from the EMA
-network when the trainer passes one (Frans et al.'s bootstrap_ema).  Both losses share one network
+network when the trainer passes one (Frans et al.'s bootstrap_ema), and the smallest level
+d = min(sc_dt) takes its two steps with the instantaneous d = 0 network (``teacher_dt``).  Both losses share one network
 call (the d = 0 and 2d inputs are concatenated), which also keeps DDP to one forward per
 backward.  Sampling: n_s < 10 -> PF-ODE shortcuts of size 1/n_s; n_s >= 10 -> the SDE's
 Euler–Maruyama with the instantaneous (d = 0) network (a shortcut is an average PF-ODE
@@ -37,6 +38,28 @@ class AMShortcut(MaterialSDE):
         eps_x, v_e = self.predict(model, state, t, d)
         return self.pos_schedule.pf_drift(eps_x, t[state.batch].unsqueeze(-1)), self.elem_schedule.pf_drift(v_e)
 
+    def teacher_dt(self, d):
+        """Step size the teacher is queried with for two steps of d: d itself, except at the
+        smallest level of ``sc_dt``, which is bootstrapped from the instantaneous (d = 0)
+        network that L_SDE trains. That anchors the hierarchy on the learned drift, as the
+        smallest step is the flow-matching one in Frans et al.; the network is never trained
+        at d = min(sc_dt) itself, so querying it there would chain every level to an
+        untrained input."""
+        return torch.where(d <= min(self.config.sc_dt), torch.zeros_like(d), d)
+
+    @torch.no_grad()
+    def bootstrap_target(self, teacher, start, t, d):
+        """L_SC target for the 2d shortcut at (start, t): the mean drift of two teacher steps
+        of size d (PF-ODE, no noise), in network units (eps, v) so L_SC is weighted like L_SDE."""
+        dq = self.teacher_dt(d)
+        u1_x, u1_e = self.shortcut(teacher, start, t, dq)
+        da = d[start.batch].unsqueeze(-1)
+        mid = start.replace(pos=periodic.wrap(start.pos - da * u1_x, start.cell, start.batch), elem=start.elem - da * u1_e)
+        u2_x, u2_e = self.shortcut(teacher, mid, t - d, dq)
+        target_x = 0.5 * (u1_x + u2_x) / self.pos_schedule.drift_scale(t[start.batch].unsqueeze(-1))
+        target_e = 0.5 * (u1_e + u2_e) / (0.5 * math.pi)
+        return target_x, target_e
+
     def loss(self, model, data, target_model=None):
         n, device = data.n_structures, data.pos.device
         t = self.random_times(n, device)
@@ -51,14 +74,7 @@ class AMShortcut(MaterialSDE):
         t_sc = 2 * d + (1 - 2 * d) * torch.rand(n, device=device)
         start, _, _ = self.noisy(data, t_sc)
         teacher = model if target_model is None else target_model
-        with torch.no_grad():
-            u1_x, u1_e = self.shortcut(teacher, start, t_sc, d)
-            da = d[data.batch].unsqueeze(-1)
-            mid = start.replace(pos=periodic.wrap(start.pos - da * u1_x, start.cell, start.batch), elem=start.elem - da * u1_e)
-            u2_x, u2_e = self.shortcut(teacher, mid, t_sc - d, d)
-            # Targets in network units (eps, v) so L_SC is weighted like L_SDE.
-            target_x = 0.5 * (u1_x + u2_x) / self.pos_schedule.drift_scale(t_sc[data.batch].unsqueeze(-1))
-            target_e = 0.5 * (u1_e + u2_e) / (0.5 * math.pi)
+        target_x, target_e = self.bootstrap_target(teacher, start, t_sc, d)
 
         both = noisy.concat(start)
         out_x, out_e = self.predict(model, both, torch.cat([t, t_sc]), torch.cat([torch.zeros_like(d), 2 * d]))
