@@ -27,6 +27,10 @@ FRAMEWORKS = ("shortcut", "sde", "ode")
 """Framework directory names: AMShortcut, Material SDE, Material ODE."""
 FRAMEWORK_ALIASES = {"amshortcut": "shortcut", "material-sde": "sde", "material-ode": "ode"}
 FRAMEWORK_LABELS = {"shortcut": "AMShortcut", "sde": "Material SDE", "ode": "Material ODE"}
+DEFAULT_STEPS = {"shortcut": 5, "sde": 100, "ode": 100}
+"""Sampling steps the CLI and the studio start from, per framework: where the shipped a-Si
+models are accurate (benchmarks/structure.py, BENCHMARKS.md). AMShortcut is best at 4-5
+PF-shortcut steps; the Material SDE and ODE need many small steps."""
 
 
 def assets_root() -> Path:
@@ -118,6 +122,11 @@ def available_checkpoints(assets=None) -> dict[str, dict[str, CheckpointInfo]]:
             except (OSError, ValueError, TypeError, AttributeError):
                 continue  # half-written or foreign directory
     return found
+
+
+def default_steps(framework: str) -> int:
+    """The sampling step count to start from for a framework (``DEFAULT_STEPS``; 5 if unknown)."""
+    return DEFAULT_STEPS.get(framework_name(framework), 5)
 
 
 def framework_name(framework: str) -> str:

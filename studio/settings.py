@@ -7,7 +7,7 @@ import math
 import numpy as np
 import param
 
-from core.catalog import FRAMEWORK_LABELS
+from core.catalog import FRAMEWORK_LABELS, default_steps
 from studio.catalog import Checkpoint, PropertyRange
 
 STEP_CHOICES = [1, 2, 4, 5, 10, 25, 50, 100, 250]
@@ -67,7 +67,8 @@ class GenerationSettings(param.Parameterized):
     system = param.Selector(default="a-Si", objects=["a-Si", "a-SiO2"], doc="Material system")
     framework = param.Selector(default=None, objects=[], allow_None=True,
                                doc="Generative framework (one per trained checkpoint)")
-    # 5: the shipped a-Si AMShortcut is most accurate at 5 of its few-step (PF shortcut) counts (BENCHMARKS.md)
+    # Set to the framework's default (core.catalog.DEFAULT_STEPS) whenever the framework changes:
+    # 5 PF-shortcut steps for AMShortcut, many small steps for the SDE / ODE (BENCHMARKS.md)
     steps = param.Selector(default=5, objects=STEP_CHOICES, doc="Number of sampling steps")
     # allow_None: a cleared input box arrives as None and becomes a validation message
     n_samples = param.Integer(default=4, bounds=(1, MAX_SAMPLES), allow_None=True, doc="Structures to generate")
@@ -95,6 +96,8 @@ class GenerationSettings(param.Parameterized):
     @param.depends("framework", watch=True)
     def _on_framework(self):
         ckpt = self.checkpoint
+        if self.framework and default_steps(self.framework) in STEP_CHOICES:
+            self.steps = default_steps(self.framework)
         edge = training_cell_edge(ckpt)
         if edge is not None:
             self.cell_size = edge  # start where the model was trained; the user may change it

@@ -19,7 +19,7 @@ import torch
 from ase import Atoms
 from ase.build import bulk
 
-from core.catalog import available_checkpoints, shipped_checkpoint
+from core.catalog import DEFAULT_STEPS, available_checkpoints, shipped_checkpoint
 from core.cli import main as cli
 from core.datasets.shards import shard_path, write_shard
 from core.errors import UserError
@@ -227,3 +227,5 @@ def test_generate_checkpoint_option_overrides_the_default(assets, si, tmp_path):
     gen = tmp_path / "gen.extxyz"
     cli(["generate", "--checkpoint", str(ckpts / "sde"), "--steps", "2", "--n", "1", "--out", str(gen)])
     assert read_structures(gen)[0].info["framework"] == "sde"
+    cli(["generate", "--checkpoint", str(ckpts / "sde"), "--n", "1", "--out", str(gen)])  # no --steps
+    assert read_structures(gen)[0].info["steps"] == DEFAULT_STEPS["sde"] != DEFAULT_STEPS["shortcut"]

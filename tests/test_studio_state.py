@@ -55,6 +55,29 @@ def test_settings_follow_system_and_framework(assets):
     assert any("No trained checkpoint for a-SiO2" in e for e in s.errors())
 
 
+def test_steps_start_at_the_frameworks_default(assets):
+    """AMShortcut starts at its few-step default, the SDE at its many-step one; a choice
+    the user makes afterwards stays until the framework changes again."""
+    import json
+    import shutil
+
+    from core.catalog import DEFAULT_STEPS
+
+    sde = assets / "checkpoints" / "a-Si" / "sde"
+    shutil.copytree(assets / "checkpoints" / "a-Si" / "shortcut", sde)
+    (sde / "config.json").write_text((sde / "config.json").read_text().replace('"shortcut"', '"sde"'))
+    assert json.loads((sde / "config.json").read_text())["framework"] == "sde"
+    s = studio(assets).settings
+    assert s.framework == "shortcut" and s.steps == DEFAULT_STEPS["shortcut"] == 5
+    s.steps = 1
+    s.framework = "sde"
+    assert s.steps == DEFAULT_STEPS["sde"] != 5
+    s.steps = 250
+    assert s.steps == 250
+    s.framework = "shortcut"
+    assert s.steps == 5
+
+
 def test_cell_starts_at_the_checkpoints_training_cell(assets):
     from studio.settings import training_cell_edge
 

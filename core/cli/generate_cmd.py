@@ -39,7 +39,9 @@ def generate_command(
     system: str = typer.Option("a-Si", help="Material system of the shipped checkpoint (a-Si, a-SiO2)."),
     framework: str = typer.Option("shortcut", help="Framework of the shipped checkpoint: shortcut | sde | ode."),
     out: Path = typer.Option(..., help="Output extxyz file."),
-    steps: int = typer.Option(1, help="Integration steps."),
+    steps: int = typer.Option(None, help="Integration steps (default: the framework's, AMShortcut 5, "
+                                         "Material SDE / ODE 100; see core.catalog.DEFAULT_STEPS).",
+                              show_default=False),
     n: int = typer.Option(1, help="Number of structures."),
     seed: int = typer.Option(0, help="Random seed (same seed, same structures on one device)."),
     cell: str = typer.Option("", help="Cell edge in Å (cubic) or 'a,b,c'; default: the first training cell."),
@@ -50,13 +52,15 @@ def generate_command(
 ):
     from tqdm.auto import tqdm
 
-    from core.catalog import shipped_checkpoint
+    from core.catalog import default_steps, shipped_checkpoint
     from core.checkpoint import load_checkpoint
     from core.sample import write_structures
     from core.sampling import generate
 
     model = load_checkpoint(checkpoint if checkpoint is not None else shipped_checkpoint(system, framework))
     props = _parse_properties(prop)
+    if steps is None:
+        steps = default_steps(model.framework.name)
     if cell:
         try:
             lengths = [float(x) for x in cell.split(",")]
