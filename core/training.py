@@ -54,6 +54,7 @@ class TrainConfig:
     seed: int = 0
     rho_max: float = 0.0  # atoms/Å^3 incl. ghosts; 0 = 1.1 x the densest training structure
     max_structures: int = 0  # use only the first N training structures (0 = all)
+    init_from: str = ""  # AMShortcut: start from this Material SDE checkpoint's network (see warm_start)
     # network
     width: int = 128
     layers: int = 4
@@ -96,7 +97,7 @@ class BFloat16Autocast:
 # validation and checkpoint cadence, may change between sessions).
 RESUME_MUST_MATCH = ("framework", "width", "layers", "vector_channels", "cutoff", "properties", "data",
                      "sigma_x_max", "sigma_x_power", "sigma_e", "t_power", "sc_fraction", "property_dim",
-                     "attention")
+                     "attention", "init_from")
 
 
 # ----------------------------------------------------------------------------- data
@@ -132,6 +133,56 @@ def to_state(batch, n_classes, normalise, device):
     elem = torch.nn.functional.one_hot(batch.element, n_classes).float()
     return State(batch.pos.to(device), elem.to(device), batch.cell.to(device), batch.batch.to(device),
                  normalise(batch.y).to(device))
+
+
+# ----------------------------------------------------------------------------- warm start
+
+# Schedule settings the SDE network's outputs depend on: they must agree for its eps / v
+# predictions to mean the same in the shortcut model.
+WARM_START_SCHEDULE = ("sigma_x_max", "sigma_x_power", "sigma_e")
+
+
+def warm_start(model, framework, species, property_names, source):
+    """Load a Material SDE checkpoint's network into a fresh AMShortcut ``model`` so that
+    u(M_t, t, d) equals the SDE network for every d at the start.
+
+    AMShortcut is the SDE network plus the step size d as extra node inputs (the last columns
+    of the raw node features, which enter the input embedding and every node MLP): those
+    weight columns start at zero and everything else is copied. Training then spends its
+    steps on the shortcut hierarchy, whose base level is this already-trained drift
+    (``AMShortcut.teacher_dt``). UserError when the source is not an SDE model of the same
+    size, species, properties and noise schedule."""
+    from core.checkpoint import load_checkpoint
+
+    src = load_checkpoint(source) if not hasattr(source, "network") else source
+    where = f"--init-from {getattr(src, 'path', None) or source}"
+    if framework.name != "shortcut" or src.framework.name != "sde":
+        raise UserError(f"{where}: a warm start takes a Material SDE checkpoint into AMShortcut training, "
+                        f"not {src.framework.name} into {framework.name}")
+    mine, theirs = model.cfg.to_dict(), src.network.cfg.to_dict()
+    for key in sorted(set(mine) - {"use_dt"}):
+        if mine[key] != theirs.get(key):
+            raise UserError(f"{where}: model {key} is {theirs.get(key)!r} there, {mine[key]!r} here")
+    for key in WARM_START_SCHEDULE:
+        a, b = getattr(src.framework.config, key), getattr(framework.config, key)
+        if a != b:
+            raise UserError(f"{where}: schedule {key} is {a!r} there, {b!r} here")
+    if list(src.species) != list(species) or list(src.property_names) != list(property_names):
+        raise UserError(f"{where}: species/properties {src.species}/{src.property_names} there, "
+                        f"{list(species)}/{list(property_names)} here")
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, value in src.network.state_dict().items():
+            target = state[name]
+            if target.shape == value.shape:
+                target.copy_(value)
+            elif target.dim() == 2 and target.shape[0] == value.shape[0] and target.shape[1] > value.shape[1]:
+                target.zero_()  # step-size columns (the tail of the raw node input) start at zero
+                target[:, : value.shape[1]].copy_(value)
+            else:
+                raise UserError(f"{where}: parameter {name} has shape {tuple(value.shape)} there, "
+                                f"{tuple(target.shape)} here")
+    return src
 
 
 # ----------------------------------------------------------------------------- loop helpers
@@ -188,6 +239,8 @@ class Trainer:
                                    aggregation_norm=cfg.aggregation_norm or self._neighbour_weight())
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = Denoiser(model_cfg).to(self.device)
+        if cfg.init_from and not resume:
+            warm_start(self.model, self.framework, self.species, cfg.properties, cfg.init_from)
         self.ema = copy.deepcopy(self.model).eval()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step = 0

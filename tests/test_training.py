@@ -120,6 +120,32 @@ def test_learning_rate_schedule_closed_form():
     assert _lr(cos, 1000) == pytest.approx(1e-5)
 
 
+def test_warm_start_from_an_sde_gives_its_network_at_every_step_size(tmp_path, one_thread):
+    """--init-from: the AMShortcut starts as the trained SDE network for any d (the step-size
+    inputs start at zero), and a source of another size or schedule is refused."""
+    sde = Trainer(_config(tmp_path, framework="sde", out=str(tmp_path / "sde"), steps=2))
+    sde.run()
+    sc = Trainer(_config(tmp_path, out=str(tmp_path / "sc"), init_from=str(tmp_path / "sde")))
+    state = sc._make_batch(0)
+    t = torch.full((state.n_structures,), 0.4)
+    want = sde.ema(state.pos, state.elem, state.cell, state.batch, t, state.y)
+    for d in (0.0, 1 / 64, 0.5, 1.0):
+        for net in (sc.model, sc.ema):
+            got = net(state.pos, state.elem, state.cell, state.batch, t, state.y, torch.full_like(t, d))
+            assert all(torch.allclose(g, w, atol=1e-5) for g, w in zip(got, want))
+    cold = Trainer(_config(tmp_path, out=str(tmp_path / "cold"))).model
+    got = cold(state.pos, state.elem, state.cell, state.batch, t, state.y, torch.zeros_like(t))
+    assert not torch.allclose(got[0], want[0], atol=1e-3)  # without the warm start they differ
+    sc.run()  # and it trains from there
+    assert json.loads((tmp_path / "sc" / "config.json").read_text())["training"]["train_config"]["init_from"]
+    with pytest.raises(UserError, match="model width is 32 there, 16 here"):
+        Trainer(_config(tmp_path, out=str(tmp_path / "x"), init_from=str(tmp_path / "sde"), width=16))
+    with pytest.raises(UserError, match="schedule sigma_x_power is 1.0 there, 2.0 here"):
+        Trainer(_config(tmp_path, out=str(tmp_path / "x"), init_from=str(tmp_path / "sde"), sigma_x_power=2.0))
+    with pytest.raises(UserError, match="a Material SDE checkpoint into AMShortcut"):
+        Trainer(_config(tmp_path, out=str(tmp_path / "x"), init_from=str(tmp_path / "sc")))
+
+
 def test_resume_continues_exactly(tmp_path, one_thread):
     straight = Trainer(_config(tmp_path, out=str(tmp_path / "a")))
     straight.run()

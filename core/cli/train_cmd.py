@@ -44,6 +44,9 @@ def train_command(
     t_power: float = typer.Option(1.0, help="Training times t = u^p, u ~ U(0,1); p > 1 favours low noise."),
     rho_max: float = typer.Option(0.0, help="Atoms/Å^3 incl. ghosts (0 = 1.1 x densest structure)."),
     max_structures: int = typer.Option(0, help="Train on the first N structures only (0 = all)."),
+    init_from: Path = typer.Option(None, help="AMShortcut only: start from this trained Material SDE checkpoint "
+                                              "(same size and schedule); the step-size inputs start at zero, so "
+                                              "training begins at the SDE network for every step size."),
     val_every: int = typer.Option(500, help="Validate (RDF/ADF RMSD of EMA samples) every N steps; 0 = never."),
     val_samples: int = typer.Option(4, help="Structures generated per validation (more = less noisy RMSD)."),
     val_steps: str = typer.Option("1,10", help="Comma-separated sampling step counts for validation."),
@@ -84,7 +87,7 @@ def train_command(
                       vector_channels=vector_channels, cutoff=cutoff, sigma_x_max=sigma_x_max, sigma_x_power=sigma_x_power, sc_fraction=sc_fraction,
                       t_power=t_power,
                       rho_max=rho_max,
-                      max_structures=max_structures, val_every=val_every, val_samples=val_samples, val_steps=vsteps,
+                      max_structures=max_structures, init_from=str(init_from or ""), val_every=val_every, val_samples=val_samples, val_steps=vsteps,
                       ckpt_every=ckpt_every, bf16=bf16, threads=threads, device=device)
     trainer = train(cfg, resume=resume)
     if trainer.rank == 0:
