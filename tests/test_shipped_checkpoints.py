@@ -4,7 +4,7 @@ Each shipped checkpoint directory carries ``acceptance.json``: the sampling sett
 largest RDF RMSD (against its dataset's ``reference.npz``) that its samples must stay
 below, derived from ``benchmarks/structure.py`` by ``benchmarks/acceptance.py`` (its
 ``basis`` says how). AMShortcut is held to 1 step, its point; the Material SDE and ODE,
-whose 1-step samples are no better than an untrained network's, to the step count named in
+whose 1-step samples are barely better than an ideal gas, to the step count named in
 their file. The threshold has teeth: the same network with freshly initialised weights must
 exceed it, so the test fails for a broken loader, a wrong schedule or an untrained model,
 not only for a missing file.
