@@ -154,8 +154,8 @@ def warm_start(model, framework, species, property_names, source):
     size, species, properties and noise schedule."""
     from core.checkpoint import load_checkpoint
 
-    src = load_checkpoint(source) if not hasattr(source, "network") else source
-    where = f"--init-from {getattr(src, 'path', None) or source}"
+    src = load_checkpoint(source)
+    where = f"--init-from {source}"
     if framework.name != "shortcut" or src.framework.name != "sde":
         raise UserError(f"{where}: a warm start takes a Material SDE checkpoint into AMShortcut training, "
                         f"not {src.framework.name} into {framework.name}")
@@ -182,7 +182,6 @@ def warm_start(model, framework, species, property_names, source):
             else:
                 raise UserError(f"{where}: parameter {name} has shape {tuple(value.shape)} there, "
                                 f"{tuple(target.shape)} here")
-    return src
 
 
 # ----------------------------------------------------------------------------- loop helpers

@@ -96,8 +96,9 @@ class GenerationSettings(param.Parameterized):
     @param.depends("framework", watch=True)
     def _on_framework(self):
         ckpt = self.checkpoint
-        if self.framework and default_steps(self.framework) in STEP_CHOICES:
-            self.steps = default_steps(self.framework)
+        steps = default_steps(self.framework) if self.framework else None
+        if steps in STEP_CHOICES:
+            self.steps = steps
         edge = training_cell_edge(ckpt)
         if edge is not None:
             self.cell_size = edge  # start where the model was trained; the user may change it
