@@ -27,10 +27,11 @@ FRAMEWORKS = ("shortcut", "sde", "ode")
 """Framework directory names: AMShortcut, Material SDE, Material ODE."""
 FRAMEWORK_ALIASES = {"amshortcut": "shortcut", "material-sde": "sde", "material-ode": "ode"}
 FRAMEWORK_LABELS = {"shortcut": "AMShortcut", "sde": "Material SDE", "ode": "Material ODE"}
-DEFAULT_STEPS = {"shortcut": 5, "sde": 100, "ode": 100}
+DEFAULT_STEPS = {"shortcut": 5, "sde": 100, "ode": 25}
 """Sampling steps the CLI and the studio start from, per framework: where the shipped a-Si
 models are accurate (benchmarks/structure.py, BENCHMARKS.md). AMShortcut is best at 4-5
-PF-shortcut steps; the Material SDE and ODE need many small steps."""
+PF-shortcut steps; the Material SDE needs about 100 small steps; the Material ODE is at its
+best from 25 (0.045 RDF RMSD at 25, 0.048 at 100, 16 structures each)."""
 
 
 def assets_root() -> Path:

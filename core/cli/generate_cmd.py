@@ -40,7 +40,7 @@ def generate_command(
     framework: str = typer.Option("shortcut", help="Framework of the shipped checkpoint: shortcut | sde | ode."),
     out: Path = typer.Option(..., help="Output extxyz file."),
     steps: int = typer.Option(None, help="Integration steps (default: the framework's, AMShortcut 5, "
-                                         "Material SDE / ODE 100; see core.catalog.DEFAULT_STEPS).",
+                                         "Material SDE 100, ODE 25; see core.catalog.DEFAULT_STEPS).",
                               show_default=False),
     n: int = typer.Option(1, help="Number of structures."),
     seed: int = typer.Option(0, help="Random seed (same seed, same structures on one device)."),
