@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from core.catalog import DEFAULT_STEPS, FRAMEWORK_LABELS
 from core.cli import app
 from core.errors import UserError
 
@@ -39,8 +40,9 @@ def generate_command(
     system: str = typer.Option("a-Si", help="Material system of the shipped checkpoint (a-Si, a-SiO2)."),
     framework: str = typer.Option("shortcut", help="Framework of the shipped checkpoint: shortcut | sde | ode."),
     out: Path = typer.Option(..., help="Output extxyz file."),
-    steps: int = typer.Option(None, help="Integration steps (default: the framework's, AMShortcut 5, "
-                                         "Material SDE 100, ODE 25; see core.catalog.DEFAULT_STEPS).",
+    steps: int = typer.Option(None, help="Integration steps (default: the framework's, "
+                                         + ", ".join(f"{FRAMEWORK_LABELS[f]} {n}" for f, n in DEFAULT_STEPS.items())
+                                         + "; see core.catalog.DEFAULT_STEPS).",
                               show_default=False),
     n: int = typer.Option(1, help="Number of structures."),
     seed: int = typer.Option(0, help="Random seed (same seed, same structures on one device)."),
