@@ -63,6 +63,7 @@ class TrainConfig:
     property_dim: int = 8
     attention: bool = True
     aggregation_norm: float = 0.0  # message-sum divisor; 0 = mean sum_j f_cut(r_ij) of the training data
+    distance_rbf: int = 0  # Gaussian radial basis functions on edge distances (0 = the paper's tanh feature only)
     # schedule (0 = framework default)
     sigma_x_max: float = 12.0
     sigma_x_power: float = 1.0
@@ -97,7 +98,7 @@ class BFloat16Autocast:
 # validation and checkpoint cadence, may change between sessions).
 RESUME_MUST_MATCH = ("framework", "width", "layers", "vector_channels", "cutoff", "properties", "data",
                      "sigma_x_max", "sigma_x_power", "sigma_e", "t_power", "sc_fraction", "property_dim",
-                     "attention", "init_from")
+                     "attention", "init_from", "distance_rbf")
 
 
 # ----------------------------------------------------------------------------- data
@@ -235,6 +236,7 @@ class Trainer:
                                    width=cfg.width, layers=cfg.layers, vector_channels=cfg.vector_channels,
                                    cutoff=cfg.cutoff, property_dim=cfg.property_dim,
                                    use_dt=self.framework.uses_dt, attention=cfg.attention,
+                                   distance_rbf=cfg.distance_rbf,
                                    aggregation_norm=cfg.aggregation_norm or self._neighbour_weight())
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = Denoiser(model_cfg).to(self.device)

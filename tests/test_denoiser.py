@@ -14,10 +14,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 CELL = torch.tensor([[9.0, 0.0, 0.0], [1.5, 8.5, 0.0], [-1.0, 2.0, 9.5]], dtype=torch.float64)
 
 
-def _model(seed=0, coord_from_message=True):
+def _model(seed=0, coord_from_message=True, distance_rbf=0):
     torch.manual_seed(seed)
     cfg = DenoiserConfig(n_classes=3, n_properties=2, width=32, layers=3, vector_channels=4, cutoff=5.0,
-                         use_dt=True, coord_from_message=coord_from_message)
+                         use_dt=True, coord_from_message=coord_from_message, distance_rbf=distance_rbf)
     return Denoiser(cfg).double().eval()
 
 
@@ -52,9 +52,9 @@ def test_translation_invariance_mod_cell():
     assert torch.allclose(e_t, e, atol=1e-10)
 
 
-@pytest.mark.parametrize("coord_from_message", [True, False])
-def test_rotation_equivariance_with_rotated_cell(coord_from_message):
-    model, inp = _model(coord_from_message=coord_from_message), _inputs()
+@pytest.mark.parametrize("coord_from_message,distance_rbf", [(True, 0), (False, 0), (True, 16)])
+def test_rotation_equivariance_with_rotated_cell(coord_from_message, distance_rbf):
+    model, inp = _model(coord_from_message=coord_from_message, distance_rbf=distance_rbf), _inputs()
     x, e = _run(model, inp)
     q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4)))
     x_r, e_r = _run(model, {**inp, "pos": inp["pos"] @ q.T, "cell": inp["cell"] @ q.T})
@@ -63,9 +63,9 @@ def test_rotation_equivariance_with_rotated_cell(coord_from_message):
     assert x.abs().max() > 1e-4  # the check is not vacuous
 
 
-@pytest.mark.parametrize("coord_from_message", [True, False])
-def test_invariance_to_the_periodic_image_of_each_atom(coord_from_message):
-    model, inp = _model(coord_from_message=coord_from_message), _inputs()
+@pytest.mark.parametrize("coord_from_message,distance_rbf", [(True, 0), (False, 0), (True, 16)])
+def test_invariance_to_the_periodic_image_of_each_atom(coord_from_message, distance_rbf):
+    model, inp = _model(coord_from_message=coord_from_message, distance_rbf=distance_rbf), _inputs()
     x, e = _run(model, inp)
     shifts = torch.randint(-2, 3, (len(inp["pos"]), 3)).double() @ CELL
     x_s, e_s = _run(model, {**inp, "pos": inp["pos"] + shifts})
@@ -128,3 +128,27 @@ def test_mean_neighbour_weight_matches_a_direct_sum():
     expected = (2 * torch.tanh(1 - d / 5.0) ** 2).sum().item() / len(pos)
     got = mean_neighbour_weight(pos, cell.unsqueeze(0), inp["batch"], 5.0)
     assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_gaussian_radial_basis_closed_form():
+    """Centres evenly spaced on [0, r_cut], width r_cut / n: exp(-(r - mu)^2 / 2w^2)."""
+    from core.model.denoiser import gaussian_rbf
+
+    r = torch.tensor([[0.0], [1.6], [5.0]], dtype=torch.float64)
+    basis = gaussian_rbf(r, 5.0, 11)  # mu = 0, 0.5, ..., 5; w = 5/11
+    assert basis.shape == (3, 11)
+    assert basis[0, 0] == pytest.approx(1.0) and basis[2, 10] == pytest.approx(1.0)
+    assert basis[1, 3] == pytest.approx(math.exp(-0.5 * (0.1 / (5 / 11)) ** 2), rel=1e-12)
+    # 0.1 Å at a 1.6 Å bond moves the basis by O(0.1) where the paper's tanh(r^2/r_cut^2) moves 0.025.
+    shifted = gaussian_rbf(r + 0.1, 5.0, 11)
+    assert (shifted[1] - basis[1]).abs().max() > 0.08
+
+
+def test_distance_basis_changes_the_network_and_old_configs_default_to_none():
+    inp = _inputs()
+    x0, _ = _run(_model(), inp)
+    x1, _ = _run(_model(distance_rbf=16), inp)
+    assert x0.shape == x1.shape and (x0 - x1).abs().max() > 1e-6
+    config = _model().cfg.to_dict()
+    del config["distance_rbf"]  # a checkpoint written before the option existed
+    assert DenoiserConfig(**config).distance_rbf == 0

@@ -177,6 +177,8 @@ def test_resume_trims_the_log_and_refuses_another_schedule(tmp_path, one_thread)
     assert steps == sorted(set(steps)) and steps[-1] == 5
     with pytest.raises(UserError, match="sigma_x_power was 1.0"):
         Trainer(_config(tmp_path, steps=6, sigma_x_power=2.0), resume=True)
+    with pytest.raises(UserError, match="distance_rbf was 0"):
+        Trainer(_config(tmp_path, steps=6, distance_rbf=8), resume=True)
 
 
 def test_cli_train_resume_and_generate(tmp_path, capsys, one_thread):
