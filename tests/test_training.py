@@ -186,12 +186,17 @@ def test_cli_train_resume_and_generate(tmp_path, capsys, one_thread):
     out = tmp_path / "run"
     args = ["train", "--framework", "shortcut", "--data", str(data), "--out", str(out), "--batch-size", "2",
             "--width", "16", "--layers", "1", "--vector-channels", "2", "--cutoff", "4", "--val-every", "2",
-            "--val-steps", "1", "--ckpt-every", "2", "--properties", "shear_modulus"]
+            "--val-steps", "1", "--ckpt-every", "2", "--properties", "shear_modulus", "--distance-rbf", "4"]
     main(args + ["--steps", "2"])
-    main(args + ["--steps", "3", "--resume"])
+    main(args + ["--steps", "3", "--resume", "--ema-decay", "0.99"])  # the EMA decay may change on resume
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any("val_rdf_1" in rec for rec in log) and log[-1]["step"] == 3
-    assert json.loads((out / "config.json").read_text())["training"]["step"] == 3
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["step"] == 3 and config["model"]["distance_rbf"] == 4
+    assert config["training"]["train_config"]["ema_decay"] == 0.99
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--steps", "4", "--ema-decay", "1.5"])
+    assert exc.value.code == 2 and "--ema-decay must be in [0, 1)" in capsys.readouterr().err
     gen = tmp_path / "gen.extxyz"
     main(["generate", "--checkpoint", str(out), "--steps", "2", "--n", "2", "--out", str(gen),
           "--property", "shear_modulus=33"])

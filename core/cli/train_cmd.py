@@ -32,6 +32,9 @@ def train_command(
                                                "--lr-final at --steps (0 = constant after the warmup)."),
     lr_final: float = typer.Option(1e-5, help="Learning rate reached at --steps when --lr-decay-start is set."),
     seed: int = typer.Option(0),
+    ema_decay: float = typer.Option(0.999, help="Decay of the weight EMA that is saved as the checkpoint and, for "
+                                                "AMShortcut, builds the self-consistency targets (may change on "
+                                                "--resume; lower = targets follow the network sooner)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     width: int = typer.Option(128, help="Hidden width of the EGNN."),
     layers: int = typer.Option(4, help="EGNN layers."),
@@ -75,6 +78,8 @@ def train_command(
         raise UserError(f"--lr-final must be between 0 and --lr ({lr}), got {lr_final}")
     if distance_rbf < 0:
         raise UserError(f"--distance-rbf must be 0 or a positive count, got {distance_rbf}")
+    if not 0.0 <= ema_decay < 1.0:
+        raise UserError(f"--ema-decay must be in [0, 1), got {ema_decay}")
     if val_samples < 1:
         raise UserError(f"--val-samples must be at least 1, got {val_samples}")
     if t_power <= 0:
@@ -88,7 +93,7 @@ def train_command(
     cfg = TrainConfig(framework=framework, data=str(data), out=str(out),
                       properties=[p.strip() for p in properties.split(",") if p.strip()], steps=steps,
                       batch_size=batch_size, lr=lr, lr_decay_start=lr_decay_start,
-                      lr_final=lr_final, seed=seed, width=width, layers=layers,
+                      lr_final=lr_final, seed=seed, ema_decay=ema_decay, width=width, layers=layers,
                       vector_channels=vector_channels, cutoff=cutoff, distance_rbf=distance_rbf, sigma_x_max=sigma_x_max, sigma_x_power=sigma_x_power, sc_fraction=sc_fraction,
                       t_power=t_power,
                       rho_max=rho_max,
