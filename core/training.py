@@ -69,6 +69,7 @@ class TrainConfig:
     sigma_x_power: float = 1.0
     sigma_e: float = 0.0
     sc_fraction: float = 0.25
+    sc_units: str = "noise"  # L_SC in noise units (as L_SDE) or drift units (SPEC §2); see FrameworkConfig
     t_power: float = 1.0
     # bookkeeping
     log_every: int = 10
@@ -98,7 +99,7 @@ class BFloat16Autocast:
 # validation and checkpoint cadence, may change between sessions).
 RESUME_MUST_MATCH = ("framework", "width", "layers", "vector_channels", "cutoff", "properties", "data",
                      "sigma_x_max", "sigma_x_power", "sigma_e", "t_power", "sc_fraction", "property_dim",
-                     "attention", "init_from", "distance_rbf")
+                     "attention", "init_from", "distance_rbf", "sc_units")
 
 
 # ----------------------------------------------------------------------------- data
@@ -151,15 +152,17 @@ def warm_start(model, framework, species, property_names, source):
     of the raw node features, which enter the input embedding and every node MLP): those
     weight columns start at zero and everything else is copied. Training then spends its
     steps on the shortcut hierarchy, whose base level is this already-trained drift
-    (``AMShortcut.teacher_dt``). UserError when the source is not an SDE model of the same
-    size, species, properties and noise schedule."""
+    (``AMShortcut.teacher_dt``). An AMShortcut source is copied as it is (a fork: the same
+    network continued with other loss settings, e.g. ``sc_units``; the optimiser starts
+    afresh). UserError when the source is not an SDE or AMShortcut model of the same size,
+    species, properties and noise schedule."""
     from core.checkpoint import load_checkpoint
 
     src = load_checkpoint(source)
     where = f"--init-from {source}"
-    if framework.name != "shortcut" or src.framework.name != "sde":
-        raise UserError(f"{where}: a warm start takes a Material SDE checkpoint into AMShortcut training, "
-                        f"not {src.framework.name} into {framework.name}")
+    if framework.name != "shortcut" or src.framework.name not in ("sde", "shortcut"):
+        raise UserError(f"{where}: a warm start takes a Material SDE (or AMShortcut) checkpoint into AMShortcut "
+                        f"training, not {src.framework.name} into {framework.name}")
     mine, theirs = model.cfg.to_dict(), src.network.cfg.to_dict()
     for key in sorted(set(mine) - {"use_dt"}):
         if mine[key] != theirs.get(key):
@@ -228,6 +231,7 @@ class Trainer:
         schedule.sigma_x_max = cfg.sigma_x_max
         schedule.sigma_x_power = cfg.sigma_x_power
         schedule.sc_fraction = cfg.sc_fraction
+        schedule.sc_units = cfg.sc_units
         schedule.t_power = cfg.t_power
         if cfg.sigma_e:
             schedule.sigma_e = cfg.sigma_e

@@ -241,6 +241,35 @@ def test_self_consistency_loss_is_small_for_the_exact_shortcut(power):
     assert logs["loss_sc"] > 1e-3
 
 
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_drift_units_weight_the_self_consistency_loss_by_the_squared_drift_scale(power):
+    """sc_units = "drift" is SPEC §2's |u - target|^2 with u the PF drift: for one structure
+    its position part is the noise-unit one times (power sigma_max t^(power-1))^2 at the L_SC
+    start time t, its element part the noise-unit one times (pi/2)^2."""
+
+    class Instantaneous(ExactNoiseModel):
+        def forward(self, pos, elem, cell, batch, t, y=None, dt=None):
+            return super().forward(pos, elem, cell, batch, t, y, None)
+
+    model, data = Instantaneous(12.0, 1.5, power), _gaussian_data(n_struct=1)
+    logs, times = {}, {}
+    for units in ("noise", "drift"):
+        framework = AMShortcut(FrameworkConfig(name="shortcut", sc_fraction=1.0, sigma_x_power=power, sc_units=units))
+        seen, noisy = [], framework.noisy
+        framework.noisy = lambda d, t, noisy=noisy, seen=seen: (seen.append(t.clone()), noisy(d, t))[1]
+        torch.manual_seed(3)
+        logs[units] = framework.loss(model, data)[1]
+        times[units] = seen[1]  # the L_SC start time (the first call noises for L_SDE)
+    noise, drift = logs["noise"], logs["drift"]
+    assert torch.equal(times["noise"], times["drift"]) and noise["loss_sc_x"] > 0 and noise["loss_sc_e"] > 0
+    scale = power * 12.0 * times["noise"].item() ** (power - 1.0)
+    assert drift["loss_sc_x"] == pytest.approx(scale**2 * noise["loss_sc_x"], rel=1e-6)
+    assert drift["loss_sc_e"] == pytest.approx((math.pi / 2) ** 2 * noise["loss_sc_e"], rel=1e-6)
+    assert drift["loss_sc"] == pytest.approx(drift["loss_sc_x"] + 0.5 * drift["loss_sc_e"], rel=1e-9)
+    with pytest.raises(ValueError, match="sc_units must be"):
+        AMShortcut(FrameworkConfig(name="shortcut", sc_units="metres")).sc_weights(torch.ones(1))
+
+
 @pytest.mark.parametrize("t", [0.02, 0.05, 0.2])
 def test_exact_model_reaches_the_irreducible_noise_loss(t):
     """Targets are right: the exact posterior mean's eps-loss is S^2 / (S^2 + sigma_t^2)."""

@@ -47,6 +47,9 @@ def train_command(
     sigma_x_power: float = typer.Option(1.0, help="Position noise sigma_x_max * t^p (1 = the paper's linear schedule; "
                                               "2 = time warp toward low noise, for few-step sampling)."),
     sc_fraction: float = typer.Option(0.25, help="Share of batches with the self-consistency loss (shortcut)."),
+    sc_units: str = typer.Option("noise", help="Units of the self-consistency loss: 'noise' (as L_SDE) or 'drift' "
+                                               "(SPEC's |u - target|^2 in Å per unit time; weights big jumps "
+                                               "by drift_scale(t)^2)."),
     t_power: float = typer.Option(1.0, help="Training times t = u^p, u ~ U(0,1); p > 1 favours low noise."),
     rho_max: float = typer.Option(0.0, help="Atoms/Å^3 incl. ghosts (0 = 1.1 x densest structure)."),
     max_structures: int = typer.Option(0, help="Train on the first N structures only (0 = all)."),
@@ -80,6 +83,8 @@ def train_command(
         raise UserError(f"--distance-rbf must be 0 or a positive count, got {distance_rbf}")
     if not 0.0 <= ema_decay < 1.0:
         raise UserError(f"--ema-decay must be in [0, 1), got {ema_decay}")
+    if sc_units not in ("noise", "drift"):
+        raise UserError(f"--sc-units must be 'noise' or 'drift', got {sc_units!r}")
     if val_samples < 1:
         raise UserError(f"--val-samples must be at least 1, got {val_samples}")
     if t_power <= 0:
@@ -94,7 +99,7 @@ def train_command(
                       properties=[p.strip() for p in properties.split(",") if p.strip()], steps=steps,
                       batch_size=batch_size, lr=lr, lr_decay_start=lr_decay_start,
                       lr_final=lr_final, seed=seed, ema_decay=ema_decay, width=width, layers=layers,
-                      vector_channels=vector_channels, cutoff=cutoff, distance_rbf=distance_rbf, sigma_x_max=sigma_x_max, sigma_x_power=sigma_x_power, sc_fraction=sc_fraction,
+                      vector_channels=vector_channels, cutoff=cutoff, distance_rbf=distance_rbf, sigma_x_max=sigma_x_max, sigma_x_power=sigma_x_power, sc_fraction=sc_fraction, sc_units=sc_units,
                       t_power=t_power,
                       rho_max=rho_max,
                       max_structures=max_structures, init_from=str(init_from or ""), val_every=val_every, val_samples=val_samples, val_steps=vsteps,

@@ -7,7 +7,8 @@ batches the self-consistency loss of Frans et al. (2025) is added, built with th
 
     M'     = M_t - d u(M_t, t, d)
     target = stopgrad((u(M_t, t, d) + u(M', t - d, d)) / 2)
-    L_SC   = |u(M_t, t, 2d) - target|^2          (in the same noise units as L_SDE)
+    L_SC   = |u(M_t, t, 2d) - target|^2          (in noise units like L_SDE, or in drift
+                                                  units as SPEC §2 writes it: ``sc_units``)
 
 with d drawn per structure from ``sc_dt`` and t ~ U(2d, 1); the targets come from the EMA
 network when the trainer passes one (Frans et al.'s bootstrap_ema), and the smallest level
@@ -47,6 +48,16 @@ class AMShortcut(MaterialSDE):
         untrained input."""
         return torch.where(d <= min(self.config.sc_dt), torch.zeros_like(d), d)
 
+    def sc_weights(self, t):
+        """Per-structure weights (positions, elements) that put L_SC in ``config.sc_units``
+        for start times t (B,): (1, 1) in noise units, (drift_scale(t)^2, (pi/2)^2) in drift units."""
+        units = self.config.sc_units
+        if units == "noise":
+            return torch.ones_like(t), torch.ones_like(t)
+        if units == "drift":
+            return self.pos_schedule.drift_scale(t) ** 2, torch.full_like(t, (0.5 * math.pi) ** 2)
+        raise ValueError(f"sc_units must be 'noise' or 'drift', got {units!r}")
+
     @torch.no_grad()
     def bootstrap_target(self, teacher, start, t, d):
         """L_SC target for the 2d shortcut at (start, t): the mean drift of two teacher steps
@@ -80,11 +91,13 @@ class AMShortcut(MaterialSDE):
         out_x, out_e = self.predict(model, both, torch.cat([t, t_sc]), torch.cat([torch.zeros_like(d), 2 * d]))
         n_atoms = data.pos.shape[0]
         loss_sde, loss_x, loss_e = self.denoising_loss(out_x[:n_atoms], out_e[:n_atoms], eps_x, v, data.batch, n)
-        loss_sc = (per_structure_mean((out_x[n_atoms:] - target_x) ** 2, data.batch, n)
-                   + 0.5 * per_structure_mean((out_e[n_atoms:] - target_e) ** 2, data.batch, n) / self.config.sigma_e**2)
+        w_x, w_e = (w[data.batch].unsqueeze(-1) for w in self.sc_weights(t_sc))
+        loss_sc_x = per_structure_mean(w_x * (out_x[n_atoms:] - target_x) ** 2, data.batch, n)
+        loss_sc_e = per_structure_mean(w_e * (out_e[n_atoms:] - target_e) ** 2, data.batch, n) / self.config.sigma_e**2
+        loss_sc = loss_sc_x + 0.5 * loss_sc_e
         loss = loss_sde + loss_sc
         return loss, {"loss": loss.item(), "loss_x": loss_x.item(), "loss_e": loss_e.item(),
-                      "loss_sc": loss_sc.item()}
+                      "loss_sc": loss_sc.item(), "loss_sc_x": loss_sc_x.item(), "loss_sc_e": loss_sc_e.item()}
 
     def stochastic_step(self, k, n_steps):
         return n_steps >= PF_BELOW_STEPS and super().stochastic_step(k, n_steps)
