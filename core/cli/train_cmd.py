@@ -65,6 +65,7 @@ def train_command(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
 ):
     from core.frameworks import FRAMEWORKS
+    from core.frameworks.base import SC_UNITS
     from core.training import TrainConfig, train
 
     if framework not in FRAMEWORKS:
@@ -83,8 +84,8 @@ def train_command(
         raise UserError(f"--distance-rbf must be 0 or a positive count, got {distance_rbf}")
     if not 0.0 <= ema_decay < 1.0:
         raise UserError(f"--ema-decay must be in [0, 1), got {ema_decay}")
-    if sc_units not in ("noise", "drift"):
-        raise UserError(f"--sc-units must be 'noise' or 'drift', got {sc_units!r}")
+    if sc_units not in SC_UNITS:
+        raise UserError(f"--sc-units must be one of {', '.join(SC_UNITS)}, got {sc_units!r}")
     if val_samples < 1:
         raise UserError(f"--val-samples must be at least 1, got {val_samples}")
     if t_power <= 0:

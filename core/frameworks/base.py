@@ -43,6 +43,10 @@ class State:
                      torch.cat([self.batch, other.batch + self.n_structures]), torch.cat([self.y, other.y]))
 
 
+SC_UNITS = ("noise", "drift")
+"""Units of AMShortcut's L_SC (``FrameworkConfig.sc_units``)."""
+
+
 @dataclass
 class FrameworkConfig:
     """Schedule and loss settings of a framework; saved as ``schedule`` in config.json.

@@ -24,7 +24,7 @@ import math
 import torch
 
 from core.frameworks import periodic
-from core.frameworks.base import per_structure_mean
+from core.frameworks.base import SC_UNITS, per_structure_mean
 from core.frameworks.sde import MaterialSDE
 
 PF_BELOW_STEPS = 10
@@ -33,6 +33,11 @@ PF_BELOW_STEPS = 10
 class AMShortcut(MaterialSDE):
     name = "shortcut"
     uses_dt = True
+
+    def __init__(self, config):
+        super().__init__(config)
+        if config.sc_units not in SC_UNITS:
+            raise ValueError(f"sc_units must be one of {SC_UNITS}, got {config.sc_units!r}")
 
     def shortcut(self, model, state, t, d):
         """Shortcut drifts (Å / unit time, E / unit time) of size d (B,) at times t (B,)."""
@@ -51,12 +56,9 @@ class AMShortcut(MaterialSDE):
     def sc_weights(self, t):
         """Per-structure weights (positions, elements) that put L_SC in ``config.sc_units``
         for start times t (B,): (1, 1) in noise units, (drift_scale(t)^2, (pi/2)^2) in drift units."""
-        units = self.config.sc_units
-        if units == "noise":
-            return torch.ones_like(t), torch.ones_like(t)
-        if units == "drift":
+        if self.config.sc_units == "drift":
             return self.pos_schedule.drift_scale(t) ** 2, torch.full_like(t, (0.5 * math.pi) ** 2)
-        raise ValueError(f"sc_units must be 'noise' or 'drift', got {units!r}")
+        return torch.ones_like(t), torch.ones_like(t)
 
     @torch.no_grad()
     def bootstrap_target(self, teacher, start, t, d):
