@@ -267,7 +267,7 @@ def test_drift_units_weight_the_self_consistency_loss_by_the_squared_drift_scale
     assert drift["loss_sc_e"] == pytest.approx((math.pi / 2) ** 2 * noise["loss_sc_e"], rel=1e-6)
     assert drift["loss_sc"] == pytest.approx(drift["loss_sc_x"] + 0.5 * drift["loss_sc_e"], rel=1e-9)
     with pytest.raises(ValueError, match="sc_units must be"):
-        AMShortcut(FrameworkConfig(name="shortcut", sc_units="metres")).sc_weights(torch.ones(1))
+        AMShortcut(FrameworkConfig(name="shortcut", sc_units="metres"))
 
 
 @pytest.mark.parametrize("t", [0.02, 0.05, 0.2])

@@ -66,8 +66,9 @@ class FrameworkConfig:
     ode_x_scale: unit (Å) of the Material ODE network's position output.
     sc_dt: shortcut step sizes d for L_SC (the target is built from two steps of d and
         trained at 2d; all 2d <= 1).
-    sc_units: units of L_SC. "noise" (sessions 1-5 default): the drifts divided by their
-        scale (power sigma_max t^(power-1) for positions, pi/2 for elements), like L_SDE;
+    sc_units: units of L_SC. "noise" (the default, as trained before session 5): the drifts
+        divided by their scale (power sigma_max t^(power-1) for positions, pi/2 for
+        elements), like L_SDE;
         "drift": SPEC §2's |u_theta - target|^2 with u the PF drift itself (Å per unit time),
         i.e. "noise" weighted by drift_scale(t)^2 (576 t^2 for 12 t^2 Å). In noise units a
         1-step shortcut error of 2e-4 is a 0.32 Å landing gap (docs/model.md).
