@@ -70,6 +70,7 @@ class TrainConfig:
     sigma_e: float = 0.0
     sc_fraction: float = 0.25
     sc_units: str = "noise"  # L_SC in noise units (as L_SDE) or drift units (SPEC §2); see FrameworkConfig
+    ghost_target: str = "noise"  # ghosts' position target: their noise, or its mean 0; see FrameworkConfig
     t_power: float = 1.0
     # bookkeeping
     log_every: int = 10
@@ -99,7 +100,7 @@ class BFloat16Autocast:
 # validation and checkpoint cadence, may change between sessions).
 RESUME_MUST_MATCH = ("framework", "width", "layers", "vector_channels", "cutoff", "properties", "data",
                      "sigma_x_max", "sigma_x_power", "sigma_e", "t_power", "sc_fraction", "property_dim",
-                     "attention", "init_from", "distance_rbf", "sc_units")
+                     "attention", "init_from", "distance_rbf", "sc_units", "ghost_target")
 
 
 # ----------------------------------------------------------------------------- data
@@ -232,6 +233,7 @@ class Trainer:
         schedule.sigma_x_power = cfg.sigma_x_power
         schedule.sc_fraction = cfg.sc_fraction
         schedule.sc_units = cfg.sc_units
+        schedule.ghost_target = cfg.ghost_target
         schedule.t_power = cfg.t_power
         if cfg.sigma_e:
             schedule.sigma_e = cfg.sigma_e

@@ -336,3 +336,43 @@ def test_training_time_density():
         t = framework.random_times(200_000, "cpu")
         assert t.min() >= 0 and t.max() <= 1
         assert t.mean().item() == pytest.approx(mean, abs=0.003)
+
+
+def test_ghost_mean_target_is_the_conditional_mean_of_a_uniform_ghosts_noise():
+    """ghost_target = "mean" replaces a ghost's position target by 0, which is exactly
+    E[eps | x_t] for an atom at a uniform random position (how ghosts are padded): checked by
+    Monte Carlo per octant of x_t in a periodic 8 Å cell where wrapping matters (sigma 2 Å);
+    an atom at a fixed x_0 has a clearly nonzero conditional mean. Real atoms keep their noise."""
+    from core.frameworks import periodic
+
+    n, sigma = 60_000, 2.0
+    cell = torch.eye(3).unsqueeze(0) * 8.0
+    batch = torch.zeros(n, dtype=torch.long)
+    gen = torch.Generator().manual_seed(0)
+    x0_uniform = periodic.uniform_positions(cell, batch, gen)
+    x0_fixed = torch.full((n, 3), 1.0)  # off the octant centres, so octants see it asymmetrically
+    for x0, expect_zero in ((x0_uniform, True), (x0_fixed, False)):
+        x_t = periodic.wrap(x0 + sigma * torch.randn(n, 3, generator=gen), cell, batch)
+        eps = periodic.wrapped_normal_eps(x_t, x0, torch.full((n, 1), sigma), cell, batch)
+        octant = ((x_t // 4.0).long() * torch.tensor([4, 2, 1])).sum(-1)
+        means = torch.stack([eps[octant == k].mean(0) for k in range(8)])
+        if expect_zero:
+            assert means.abs().max() < 0.06  # standard error ~ 1 / sqrt(7,500) = 0.012
+        else:
+            assert means.abs().max() > 0.2
+
+    elem = torch.zeros(6, 3)
+    elem[[0, 1], 0] = 1.0  # two ghosts
+    elem[2:, 1] = 1.0
+    data = State(torch.rand(6, 3) * 8.0, elem, cell, torch.zeros(6, dtype=torch.long), torch.zeros(1, 0))
+    t = torch.tensor([0.3])
+    out = {}
+    for target in ("noise", "mean"):
+        torch.manual_seed(1)
+        out[target] = MaterialSDE(FrameworkConfig(name="sde", ghost_target=target)).noisy(data, t)
+    (x_n, eps_n, v_n), (x_m, eps_m, v_m) = ((s.pos, e, v) for s, e, v in (out["noise"], out["mean"]))
+    assert torch.equal(x_n, x_m) and torch.equal(v_n, v_m)
+    assert torch.equal(eps_m[:2], torch.zeros(2, 3)) and eps_n[:2].abs().sum() > 0
+    assert torch.equal(eps_m[2:], eps_n[2:])
+    with pytest.raises(ValueError, match="ghost_target must be"):
+        AMShortcut(FrameworkConfig(name="shortcut", ghost_target="zero"))

@@ -52,10 +52,10 @@ def test_same_seed_same_structures_and_batching_independent_of_order():
 
 def test_step_plans():
     shortcut = make_framework(default_config("shortcut"))
-    assert not any(s for _, _, s in shortcut.plan(9))  # PF shortcuts below 10 steps
-    plan = shortcut.plan(10)
-    assert [s for _, _, s in plan] == [False] + [True] * 8 + [False]
-    assert plan[0][:2] == (1.0, 0.1) and math.isclose(plan[-1][0], 0.1)
+    assert not any(s for _, _, s in shortcut.plan(49))  # PF shortcuts below 50 steps (SPEC §2: 10)
+    plan = shortcut.plan(50)
+    assert [s for _, _, s in plan] == [False] + [True] * 48 + [False]
+    assert plan[0][:2] == (1.0, 0.02) and math.isclose(plan[-1][0], 0.02)
     sde = make_framework(default_config("sde"))
     assert [s for _, _, s in sde.plan(3)] == [False, True, False]
     assert not any(s for _, _, s in make_framework(default_config("ode")).plan(20))

@@ -12,8 +12,8 @@ from core.errors import UserError
 
 HELP = (
     "Generate amorphous structures with a trained checkpoint and write them (ghosts removed) to an "
-    "extxyz file. AMShortcut uses probability-flow shortcuts below 10 steps and Euler–Maruyama "
-    "from 10 on. Targets are given in dataset units; unnamed properties are left free.\n\n"
+    "extxyz file. AMShortcut uses probability-flow shortcuts below 50 steps and Euler–Maruyama "
+    "from 50 on. Targets are given in dataset units; unnamed properties are left free.\n\n"
     "Without --checkpoint the shipped model assets/checkpoints/<system>/<framework>/ is used.\n\n"
     "Example: amshortcut generate --system a-SiO2 --framework shortcut --steps 1 --n 10 "
     "--cell 18 --property shear_modulus=30 --out gen.extxyz"

@@ -50,6 +50,9 @@ def train_command(
     sc_units: str = typer.Option("noise", help="Units of the self-consistency loss: 'noise' (as L_SDE) or 'drift' "
                                                "(SPEC's |u - target|^2 in Å per unit time; weights big jumps "
                                                "by drift_scale(t)^2)."),
+    ghost_target: str = typer.Option("noise", help="Position target of ghost atoms (SDE, shortcut): 'noise' (their "
+                                                   "random noise, like real atoms) or 'mean' (0, its conditional "
+                                                   "mean: same optimum, less gradient noise)."),
     t_power: float = typer.Option(1.0, help="Training times t = u^p, u ~ U(0,1); p > 1 favours low noise."),
     rho_max: float = typer.Option(0.0, help="Atoms/Å^3 incl. ghosts (0 = 1.1 x densest structure)."),
     max_structures: int = typer.Option(0, help="Train on the first N structures only (0 = all)."),
@@ -65,7 +68,7 @@ def train_command(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
 ):
     from core.frameworks import FRAMEWORKS
-    from core.frameworks.base import SC_UNITS
+    from core.frameworks.base import GHOST_TARGETS, SC_UNITS
     from core.training import TrainConfig, train
 
     if framework not in FRAMEWORKS:
@@ -86,6 +89,8 @@ def train_command(
         raise UserError(f"--ema-decay must be in [0, 1), got {ema_decay}")
     if sc_units not in SC_UNITS:
         raise UserError(f"--sc-units must be one of {', '.join(SC_UNITS)}, got {sc_units!r}")
+    if ghost_target not in GHOST_TARGETS:
+        raise UserError(f"--ghost-target must be one of {', '.join(GHOST_TARGETS)}, got {ghost_target!r}")
     if val_samples < 1:
         raise UserError(f"--val-samples must be at least 1, got {val_samples}")
     if t_power <= 0:
@@ -101,7 +106,7 @@ def train_command(
                       batch_size=batch_size, lr=lr, lr_decay_start=lr_decay_start,
                       lr_final=lr_final, seed=seed, ema_decay=ema_decay, width=width, layers=layers,
                       vector_channels=vector_channels, cutoff=cutoff, distance_rbf=distance_rbf, sigma_x_max=sigma_x_max, sigma_x_power=sigma_x_power, sc_fraction=sc_fraction, sc_units=sc_units,
-                      t_power=t_power,
+                      ghost_target=ghost_target, t_power=t_power,
                       rho_max=rho_max,
                       max_structures=max_structures, init_from=str(init_from or ""), val_every=val_every, val_samples=val_samples, val_steps=vsteps,
                       ckpt_every=ckpt_every, bf16=bf16, threads=threads, device=device)

@@ -46,6 +46,9 @@ class State:
 SC_UNITS = ("noise", "drift")
 """Units of AMShortcut's L_SC (``FrameworkConfig.sc_units``)."""
 
+GHOST_TARGETS = ("noise", "mean")
+"""Position targets of ghost atoms in L_SDE (``FrameworkConfig.ghost_target``)."""
+
 
 @dataclass
 class FrameworkConfig:
@@ -72,6 +75,13 @@ class FrameworkConfig:
         "drift": SPEC §2's |u_theta - target|^2 with u the PF drift itself (Å per unit time),
         i.e. "noise" weighted by drift_scale(t)^2 (576 t^2 for 12 t^2 Å). In noise units a
         1-step shortcut error of 2e-4 is a 0.32 Å landing gap (docs/model.md).
+    ghost_target: position target of ghost atoms in L_SDE (Material SDE and AMShortcut).
+        "noise" (the default, as trained before session 7): their wrapped-normal noise, like
+        real atoms'; "mean": 0, its conditional mean. Ghosts sit at uniform random positions,
+        so given M_t their noise averages to exactly 0 (the wrapped-normal posterior of a
+        uniform x_0 is symmetric about x_t): the minimiser of the loss is unchanged and the
+        irreducible ghost term (3 per ghost atom, more than the real atoms' whole loss at
+        small sigma when ghosts are a quarter of the atoms) leaves the gradients.
     """
 
     name: str = "shortcut"
@@ -84,6 +94,7 @@ class FrameworkConfig:
     sc_fraction: float = 0.25
     sc_dt: list = field(default_factory=lambda: [2.0**-k for k in range(7, 0, -1)])
     sc_units: str = "noise"
+    ghost_target: str = "noise"
     allow_prior_mismatch: bool = False
 
     def to_dict(self):

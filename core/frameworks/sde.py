@@ -17,7 +17,7 @@ the EM steps start at t = 1 - dt where ``dt * (pi/2) tan(phi) ~ 1``: stable.
 import torch
 
 from core.frameworks import periodic
-from core.frameworks.base import Framework, per_structure_mean
+from core.frameworks.base import GHOST_TARGETS, Framework, per_structure_mean
 from core.frameworks.schedules import ElementSchedule, PositionSchedule
 
 
@@ -26,6 +26,8 @@ class MaterialSDE(Framework):
 
     def __init__(self, config):
         super().__init__(config)
+        if config.ghost_target not in GHOST_TARGETS:
+            raise ValueError(f"ghost_target must be one of {GHOST_TARGETS}, got {config.ghost_target!r}")
         self.pos_schedule = PositionSchedule(config.sigma_x_max, config.sigma_x_power)
         self.elem_schedule = ElementSchedule(config.sigma_e)
 
@@ -33,11 +35,14 @@ class MaterialSDE(Framework):
         return periodic.prior_mismatch(cell, self.config.sigma_x_max)
 
     def noisy(self, data, t):
-        """Forward sample M_t and its targets (eps_X (N,3), v_E (N,C)) at per-structure t."""
+        """Forward sample M_t and its targets (eps_X (N,3), v_E (N,C)) at per-structure t
+        (ghosts' eps_X is 0 with ``ghost_target="mean"``; data elements are one-hot, class 0 = ghost)."""
         ta = t[data.batch].unsqueeze(-1)
         sigma = self.pos_schedule.sigma(ta)
         x_t = periodic.wrap(data.pos + sigma * torch.randn_like(data.pos), data.cell, data.batch)
         eps_x = periodic.wrapped_normal_eps(x_t, data.pos, sigma, data.cell, data.batch)
+        if self.config.ghost_target == "mean":
+            eps_x = torch.where(data.elem[:, :1] > 0.5, torch.zeros_like(eps_x), eps_x)
         e_t, v = self.elem_schedule.noise(data.elem, ta, torch.randn_like(data.elem))
         return data.replace(pos=x_t, elem=e_t), eps_x, v
 
