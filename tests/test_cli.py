@@ -108,5 +108,10 @@ def test_bad_options_give_clear_errors(two_sets, tmp_path):
     assert negative.returncode == 2 and "--r-max must be positive" in negative.stderr
     missing_arg = run("metrics", a)
     assert missing_arg.returncode == 2 and "Missing argument 'B.extxyz'" in missing_arg.stderr
-    for out in (wrong_suffix, no_folder, negative, missing_arg):
+    ghosts = run("train", "--data", a, "--out", tmp_path / "run", "--ghost-target", "zero")
+    assert ghosts.returncode == 2 and "--ghost-target must be one of noise, mean" in ghosts.stderr
+    ode_ghosts = run("train", "--data", a, "--out", tmp_path / "run", "--framework", "ode", "--ghost-target", "mean")
+    assert ode_ghosts.returncode == 2 and "applies to the sde and shortcut" in ode_ghosts.stderr
+    assert not (tmp_path / "run").exists()
+    for out in (wrong_suffix, no_folder, negative, missing_arg, ghosts, ode_ghosts):
         assert "Traceback" not in out.stderr

@@ -142,9 +142,11 @@ def test_warm_start_from_an_sde_gives_its_network_at_every_step_size(tmp_path, o
         Trainer(_config(tmp_path, out=str(tmp_path / "x"), init_from=str(tmp_path / "sde"), width=16))
     with pytest.raises(UserError, match="schedule sigma_x_power is 1.0 there, 2.0 here"):
         Trainer(_config(tmp_path, out=str(tmp_path / "x"), init_from=str(tmp_path / "sde"), sigma_x_power=2.0))
-    fork = Trainer(_config(tmp_path, out=str(tmp_path / "fork"), init_from=str(tmp_path / "sc"), sc_units="drift"))
+    fork = Trainer(_config(tmp_path, out=str(tmp_path / "fork"), init_from=str(tmp_path / "sc"), sc_units="drift",
+                           ghost_target="mean"))
     for a, b in zip(fork.model.state_dict().values(), sc.ema.state_dict().values()):
         assert torch.equal(a, b)  # an AMShortcut source is copied as it is (a fork with other loss settings)
+    assert (fork.framework.config.sc_units, fork.framework.config.ghost_target) == ("drift", "mean")
     ode = Trainer(_config(tmp_path, framework="ode", out=str(tmp_path / "ode"), steps=1))
     ode.run()
     with pytest.raises(UserError, match="a Material SDE \\(or AMShortcut\\) checkpoint into AMShortcut"):

@@ -91,6 +91,8 @@ def train_command(
         raise UserError(f"--sc-units must be one of {', '.join(SC_UNITS)}, got {sc_units!r}")
     if ghost_target not in GHOST_TARGETS:
         raise UserError(f"--ghost-target must be one of {', '.join(GHOST_TARGETS)}, got {ghost_target!r}")
+    if ghost_target != "noise" and framework == "ode":
+        raise UserError("--ghost-target applies to the sde and shortcut frameworks (the ode has no noise target)")
     if val_samples < 1:
         raise UserError(f"--val-samples must be at least 1, got {val_samples}")
     if t_power <= 0:
