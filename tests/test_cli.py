@@ -47,6 +47,15 @@ def test_help_explains_the_commands():
         assert phrase in sub.stdout
 
 
+def test_generate_help_states_the_samplers_switch():
+    """The help's step count is a literal (importing the framework would load torch for --help):
+    it must be the one the sampler uses."""
+    from core.cli.generate_cmd import HELP
+    from core.frameworks.shortcut import PF_BELOW_STEPS
+
+    assert f"shortcuts below {PF_BELOW_STEPS} steps and Euler–Maruyama from {PF_BELOW_STEPS} on" in HELP
+
+
 def test_metrics_prints_the_rmsd(two_sets, tmp_path):
     a, b, expected = two_sets
     assert expected["rdf"] > 0.1 and expected["adf"] > 1e-4
