@@ -376,3 +376,5 @@ def test_ghost_mean_target_is_the_conditional_mean_of_a_uniform_ghosts_noise():
     assert torch.equal(eps_m[2:], eps_n[2:])
     with pytest.raises(ValueError, match="ghost_target must be"):
         AMShortcut(FrameworkConfig(name="shortcut", ghost_target="zero"))
+    with pytest.raises(ValueError, match="no noise target"):
+        MaterialODE(FrameworkConfig(name="ode", ghost_target="mean"))

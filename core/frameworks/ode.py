@@ -16,6 +16,12 @@ from core.frameworks.base import Framework, per_structure_mean
 class MaterialODE(Framework):
     name = "ode"
 
+    def __init__(self, config):
+        super().__init__(config)
+        if config.ghost_target != "noise":
+            raise ValueError(f"ghost_target={config.ghost_target!r} applies to the Material SDE and AMShortcut; "
+                             "the Material ODE regresses a velocity and has no noise target")
+
     def noisy(self, data, t):
         """Point M_t on the path from data to a fresh prior sample, and the velocity (mu_X, mu_E)."""
         noise = self.prior(data.cell, data.batch, data.y, data.elem.shape[1])
