@@ -229,3 +229,47 @@ def test_generate_checkpoint_option_overrides_the_default(assets, si, tmp_path):
     assert read_structures(gen)[0].info["framework"] == "sde"
     cli(["generate", "--checkpoint", str(ckpts / "sde"), "--n", "1", "--out", str(gen)])  # no --steps
     assert read_structures(gen)[0].info["steps"] == DEFAULT_STEPS["sde"] != DEFAULT_STEPS["shortcut"]
+
+
+# ----------------------------------------------------------------------------- run diagnostics
+
+
+def _table_rows(text: str, first: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith(f"| {first}")]
+
+
+def test_protocol_scores_runs_beside_the_untrained_network(capsys):
+    from benchmarks import protocol
+
+    shipped = shipped_checkpoint("a-Si", "shortcut")
+    assert protocol.main([str(shipped), "--system", "a-Si", "--steps", "1,2", "--n", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "data cell: {'Si': " in out
+    trained, fresh = _table_rows(out, str(shipped)), _table_rows(out, "untrained")
+    assert len(trained) == len(fresh) == 1
+    rmsd = lambda cell: float(cell.split()[0])  # noqa: E731
+    # 1 step: the shipped model (~0.22) is far from the untrained one (~0.75) even with 2 samples
+    assert rmsd(trained[0][2]) < 0.6 * rmsd(fresh[0][2])
+    assert all("Si)" in cell for cell in trained[0][2:] + fresh[0][2:])
+
+
+def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):
+    from benchmarks import denoising
+
+    sde = shipped_checkpoint("a-Si", "sde")
+    assert denoising.main([str(sde), "--system", "a-Si", "--n", "2", "--eps-times", "0.1,0.3",
+                           "--from-times", "0.1", "--steps", "50"]) == 0
+    out = capsys.readouterr().out
+    (metric,) = _table_rows(out, "RDF RMSD")
+    values = [float(v) for v in metric[1:]]
+    assert values[-1] > 2 * values[0]  # 0.2 Å of jitter shows in the RDF
+    eps = {row[0]: row for row in _table_rows(out, "0.") if len(row) == 5}
+    assert set(eps) == {"0.1", "0.3"}
+    for row in eps.values():
+        mse, tweedie, noise = float(row[2]), float(row[3]), float(row[4])
+        assert 0 < mse < 3.2 and tweedie < 1.02 * noise
+    # at 0.12 Å the shipped a-Si SDE removes a quarter of the noise variance (2.2 of 3 left, 4 structures)
+    assert float(eps["0.1"][2]) < 2.6 and float(eps["0.1"][3]) < 0.95 * float(eps["0.1"][4])
+    (from_t,) = [row for row in _table_rows(out, "0.1") if len(row) == 3]
+    assert float(from_t[1]) < values[-1] and "Si" in from_t[2]  # 5 steps from 0.12 Å: ~0.06, the data's level
