@@ -32,6 +32,9 @@ DEFAULT_STEPS = {"shortcut": 5, "sde": 100, "ode": 25}
 models are accurate (benchmarks/structure.py, BENCHMARKS.md). AMShortcut is best at 4-5
 PF-shortcut steps; the Material SDE needs about 100 small steps; the Material ODE is at its
 best from 25 (0.045 RDF RMSD at 25, 0.048 at 100, 16 structures each)."""
+SYSTEM_DEFAULT_STEPS = {"a-SiO2": {"shortcut": 25}}
+"""Per-system exceptions to ``DEFAULT_STEPS``. The shipped a-SiO2 AMShortcut is accurate from
+about 25 steps (docs/model.md, "a-SiO2"); at 1–5 steps its bonds are still 0.1–0.3 Å off."""
 
 
 def assets_root() -> Path:
@@ -125,9 +128,11 @@ def available_checkpoints(assets=None) -> dict[str, dict[str, CheckpointInfo]]:
     return found
 
 
-def default_steps(framework: str) -> int:
-    """The sampling step count to start from for a framework (``DEFAULT_STEPS``; 5 if unknown)."""
-    return DEFAULT_STEPS.get(framework_name(framework), 5)
+def default_steps(framework: str, system: str | None = None) -> int:
+    """The sampling step count to start from for a framework on a system
+    (``SYSTEM_DEFAULT_STEPS``, else ``DEFAULT_STEPS``; 5 if unknown)."""
+    name = framework_name(framework)
+    return SYSTEM_DEFAULT_STEPS.get(system, {}).get(name, DEFAULT_STEPS.get(name, 5))
 
 
 def framework_name(framework: str) -> str:

@@ -96,7 +96,7 @@ class GenerationSettings(param.Parameterized):
     @param.depends("framework", watch=True)
     def _on_framework(self):
         ckpt = self.checkpoint
-        steps = default_steps(self.framework) if self.framework else None
+        steps = default_steps(self.framework, self.system) if self.framework else None
         if steps in STEP_CHOICES:
             self.steps = steps
         edge = training_cell_edge(ckpt)

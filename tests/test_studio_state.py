@@ -385,6 +385,8 @@ def test_framework_choice_only_where_several_checkpoints_exist(assets):
     import json
     import shutil
 
+    from core.catalog import default_steps
+
     src = assets / "checkpoints" / "a-Si" / "shortcut"
     shutil.copytree(src, src.parent / "sde")
     cfg = json.loads((src.parent / "sde" / "config.json").read_text())
@@ -396,8 +398,9 @@ def test_framework_choice_only_where_several_checkpoints_exist(assets):
     assert select.options == {"AMShortcut": "shortcut", "Material SDE": "sde"} and not select.disabled
     app.settings.system = "a-SiO2"  # framework stays "shortcut", but now it is the only one
     assert select.options == {"AMShortcut": "shortcut"} and select.disabled
+    assert app.settings.steps == default_steps("shortcut", "a-SiO2") == 25  # a-SiO2's own default
     app.settings.system = "a-Si"
-    assert not select.disabled
+    assert not select.disabled and app.settings.steps == default_steps("shortcut") == 5
     app.settings.framework = "sde"
     assert app.settings.checkpoint.framework == "sde"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from core.catalog import DEFAULT_STEPS, FRAMEWORK_LABELS
+from core.catalog import DEFAULT_STEPS, FRAMEWORK_LABELS, SYSTEM_DEFAULT_STEPS
 from core.cli import app
 from core.errors import UserError
 
@@ -42,6 +42,8 @@ def generate_command(
     out: Path = typer.Option(..., help="Output extxyz file."),
     steps: int = typer.Option(None, help="Integration steps (default: the framework's, "
                                          + ", ".join(f"{FRAMEWORK_LABELS[f]} {n}" for f, n in DEFAULT_STEPS.items())
+                                         + "".join(f"; {s} {FRAMEWORK_LABELS[f]} {n}" for s, d in
+                                                   SYSTEM_DEFAULT_STEPS.items() for f, n in d.items())
                                          + "; see core.catalog.DEFAULT_STEPS).",
                               show_default=False),
     n: int = typer.Option(1, help="Number of structures."),
@@ -62,7 +64,7 @@ def generate_command(
     model = load_checkpoint(checkpoint if checkpoint is not None else shipped_checkpoint(system, framework))
     props = _parse_properties(prop)
     if steps is None:
-        steps = default_steps(model.framework.name)
+        steps = default_steps(model.framework.name, system if checkpoint is None else None)
     if cell:
         try:
             lengths = [float(x) for x in cell.split(",")]
