@@ -3,7 +3,8 @@
 Each shipped checkpoint directory carries ``acceptance.json``: the sampling settings and the
 largest RDF RMSD (against its dataset's ``reference.npz``) that its samples must stay
 below, derived from ``benchmarks/structure.py`` by ``benchmarks/acceptance.py`` (its
-``basis`` says how). AMShortcut is held to 1 step, its point; the Material SDE and ODE,
+``basis`` says how). AMShortcut is held to 1 step, its point (a-SiO2's to its default
+25: at 1 step its RDF RMSD cannot tell 0.2 Å errors from noise); the Material SDE and ODE,
 whose 1-step samples are barely better than an ideal gas, to the step count named in
 their file. The threshold has teeth: the same network with freshly initialised weights must
 exceed it, so the test fails for a broken loader, a wrong schedule or an untrained model,
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.catalog import available_checkpoints
+from core.catalog import SYSTEM_DEFAULT_STEPS, available_checkpoints
 from core.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,9 @@ def test_the_default_system_ships_an_amshortcut_checkpoint():
 def test_shipped_checkpoint_generates_below_its_threshold(system, framework, path):
     acceptance = json.loads((path / "acceptance.json").read_text())
     if framework == "shortcut":
-        assert acceptance["steps"] == 1
+        # 1 step, the AMShortcut's point; a system with its own default step count (a-SiO2, whose RDF
+        # RMSD saturates at 1 step: docs/model.md) is held to that count at most
+        assert acceptance["steps"] == 1 or acceptance["steps"] <= SYSTEM_DEFAULT_STEPS[system]["shortcut"]
     checkpoint = load_checkpoint(path)
     limit = acceptance["max_rdf_rmsd"]
 
