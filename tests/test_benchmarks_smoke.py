@@ -231,6 +231,20 @@ def test_generate_checkpoint_option_overrides_the_default(assets, si, tmp_path):
     assert read_structures(gen)[0].info["steps"] == DEFAULT_STEPS["sde"] != DEFAULT_STEPS["shortcut"]
 
 
+def test_generate_a_sio2_starts_at_its_system_default_steps(assets, sio2, tmp_path):
+    """A shipped a-SiO2 AMShortcut without --steps samples at SYSTEM_DEFAULT_STEPS (25), not the
+    framework's 5; a property target reaches the output's info."""
+    from core.catalog import SYSTEM_DEFAULT_STEPS
+    from core.sample import read_structures
+
+    shutil.copytree(sio2, assets / "checkpoints" / "a-SiO2" / "shortcut")
+    gen = tmp_path / "gen.extxyz"
+    cli(["generate", "--system", "a-SiO2", "--property", "shear_modulus=30", "--n", "1", "--out", str(gen)])
+    info = read_structures(gen)[0].info
+    assert info["steps"] == SYSTEM_DEFAULT_STEPS["a-SiO2"]["shortcut"] == 25 != DEFAULT_STEPS["shortcut"]
+    assert info["target_shear_modulus"] == 30.0
+
+
 # ----------------------------------------------------------------------------- run diagnostics
 
 
