@@ -26,19 +26,30 @@ import numpy as np  # noqa: E402
 from core.errors import UserError  # noqa: E402
 
 
-def protocol_rdf_rmsd(checkpoint, acceptance: dict, system: str) -> float:
-    """RDF RMSD of the acceptance protocol's samples against the system's reference curves."""
+def protocol_data(system: str):
+    """(first validation structure, whose cell the protocol samples in; reference RDF) of ``system``."""
     from core.catalog import data_dir
     from core.datasets import load_dataset
-    from core.metrics import curve_rmsd, rdf
-    from core.sampling import generate
 
     with np.load(data_dir(system) / "reference.npz") as ref:
         reference = ref["rdf"]
-    cell = load_dataset(data_dir(system), split="val")[0].cell.array
-    samples = generate(checkpoint, acceptance["n_samples"], acceptance["steps"], cell,
-                       seed=acceptance["seed"], device="cpu")
-    return curve_rmsd(rdf(samples)[1], reference)
+    return load_dataset(data_dir(system), split="val")[0], reference
+
+
+def protocol_samples(checkpoint, acceptance: dict, cell):
+    """The protocol's structures: ``acceptance``'s n_samples, steps and seed, on the CPU, in ``cell``."""
+    from core.sampling import generate
+
+    return generate(checkpoint, acceptance["n_samples"], acceptance["steps"], cell,
+                    seed=acceptance["seed"], device="cpu")
+
+
+def protocol_rdf_rmsd(checkpoint, acceptance: dict, system: str) -> float:
+    """RDF RMSD of the acceptance protocol's samples against the system's reference curves."""
+    from core.metrics import curve_rmsd, rdf
+
+    structure, reference = protocol_data(system)
+    return curve_rmsd(rdf(protocol_samples(checkpoint, acceptance, structure.cell.array))[1], reference)
 
 
 def untrained(checkpoint, seed: int = 0):

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     print("| RDF RMSD | " + " | ".join(row) + " |\n", flush=True)
 
     fw, net = ckpt.framework, ckpt.network.eval()
-    species = [int(z) for z in sorted({int(z) for a in val for z in a.numbers})]
+    species = [int(z) for z in ckpt.species]  # the model's element classes, not those of the subset
     samples = [MaterialSample.from_atoms(a, ckpt.property_names).pad_ghosts(ckpt.rho_max, rng) for a in val]
     data = to_state(collate(samples, species, ckpt.property_names), len(species) + 1, ckpt.normalise, "cpu")
     real = data.elem.argmax(-1) > 0

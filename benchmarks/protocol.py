@@ -47,19 +47,14 @@ def main(argv=None) -> int:
 
     import torch
 
-    from benchmarks.acceptance import untrained
-    from core.catalog import data_dir
+    from benchmarks.acceptance import protocol_data, protocol_samples, untrained
     from core.checkpoint import load_checkpoint
-    from core.datasets import load_dataset
     from core.metrics import curve_rmsd, rdf
-    from core.sampling import generate
 
     torch.set_num_threads(args.threads)
     try:
         steps = [int(s) for s in args.steps.split(",") if s.strip()]
-        with np.load(data_dir(args.system) / "reference.npz") as ref:
-            reference = ref["rdf"]
-        data_cell = load_dataset(data_dir(args.system), split="val")[0]
+        data_cell, reference = protocol_data(args.system)
         cell = data_cell.cell.array
         models = [(str(path), load_checkpoint(path)) for path in args.checkpoints]
         if not args.no_untrained:
@@ -74,7 +69,7 @@ def main(argv=None) -> int:
     for name, ckpt in models:
         cells = []
         for s in steps:
-            samples = generate(ckpt, args.n, s, cell, seed=args.seed, device="cpu")
+            samples = protocol_samples(ckpt, {"n_samples": args.n, "steps": s, "seed": args.seed}, cell)
             counts = species_counts(samples)
             cells.append(f"{curve_rmsd(rdf(samples)[1], reference):.3f} "
                          f"({' + '.join(f'{v:.0f} {k}' for k, v in counts.items())})")
