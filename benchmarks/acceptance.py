@@ -37,11 +37,12 @@ def protocol_data(system: str):
 
 
 def protocol_samples(checkpoint, acceptance: dict, cell):
-    """The protocol's structures: ``acceptance``'s n_samples, steps and seed, on the CPU, in ``cell``."""
+    """The protocol's structures: ``acceptance``'s n_samples, steps, seed and grid_power (default 1,
+    uniform), on the CPU, in ``cell``."""
     from core.sampling import generate
 
     return generate(checkpoint, acceptance["n_samples"], acceptance["steps"], cell,
-                    seed=acceptance["seed"], device="cpu")
+                    seed=acceptance["seed"], device="cpu", grid_power=acceptance.get("grid_power", 1.0))
 
 
 def protocol_rdf_rmsd(checkpoint, acceptance: dict, system: str) -> float:

@@ -1,8 +1,9 @@
 """Generate amorphous structures with a trained checkpoint (any framework, any step count).
 
 ``generate`` pads each sample to ``floor(rho_max * V)`` atoms (real + ghost), draws them from
-the framework's prior, integrates ``steps`` uniform steps from t = 1 to 0 (the framework
-decides PF-ODE vs Euler–Maruyama per step) and returns ``ase.Atoms`` with the ghosts removed.
+the framework's prior, integrates ``steps`` steps from t = 1 to 0 (uniform in t unless
+``grid_power`` says otherwise; the framework decides PF-ODE vs Euler–Maruyama per step) and
+returns ``ase.Atoms`` with the ghosts removed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from core.sample import GHOST, MaterialSample, ghost_count_total
 PRIOR_MISMATCH_ERROR = 0.05
 """Refuse cells whose t = 1 marginal has a Fourier modulation above this (positions visibly non-uniform)."""
 PRIOR_MISMATCH_WARN = 1e-3
+GRID_POWER_RANGE = (1.0, 4.0)
+"""Accepted ``grid_power`` of the sampling grid (1 = uniform in t, the paper's)."""
 MEMORY_FRACTION = 0.5
 """Share of the free memory a request may plan to use."""
 
@@ -86,9 +89,12 @@ def available_memory(device: torch.device) -> int:
     return int(psutil.virtual_memory().available)
 
 
-def _check_request(model, n_samples, steps, cell, rho_max, properties):
+def _check_request(model, n_samples, steps, cell, rho_max, properties, grid_power):
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise UserError(f"steps must be a positive whole number, got {steps!r}")
+    low, high = GRID_POWER_RANGE
+    if not (isinstance(grid_power, (int, float)) and math.isfinite(grid_power) and low <= grid_power <= high):
+        raise UserError(f"grid_power must be a number from {low:g} (uniform steps) to {high:g}, got {grid_power!r}")
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise UserError(f"the number of samples must be a positive whole number, got {n_samples!r}")
     if not (isinstance(rho_max, (int, float)) and math.isfinite(rho_max) and rho_max > 0):
@@ -129,16 +135,18 @@ def _to_atoms(state, cell, model, info):
 
 
 def generate(model, n_samples, steps, cell, rho_max=None, properties=None, device="auto", seed=0,
-             progress=None, batch_size=None):
+             progress=None, batch_size=None, grid_power=1.0):
     """Sample ``n_samples`` structures in ``cell`` with ``steps`` integration steps.
 
     model: a ``core.checkpoint.Checkpoint`` or the path of a checkpoint directory.
     cell: Å (edge of a cube, three lengths or 3x3 rows); rho_max: atoms/Å^3 (real + ghost;
     default the training value); properties: {name: target} in dataset units, missing names
     are unconditioned; seed: same seed, same structures (on the same device);
-    progress(step, total) is called after every integration step of every batch.
+    progress(step, total) is called after every integration step of every batch;
+    grid_power: the steps start at t_k = (1 - k/steps)^grid_power (1 = uniform, the paper's;
+    ``Framework.plan``).
     Returns ``ase.Atoms`` (ghosts removed) with ``info``: target_<name>, framework, steps,
-    seed, device, checkpoint.
+    grid_power, seed, device, checkpoint.
     """
     if isinstance(model, (str, Path)):
         from core.checkpoint import load_checkpoint
@@ -147,7 +155,7 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     properties = dict(properties or {})
     cell = as_cell(cell)
     rho_max = model.rho_max if rho_max is None else rho_max
-    _check_request(model, n_samples, steps, cell, rho_max, properties)
+    _check_request(model, n_samples, steps, cell, rho_max, properties, grid_power)
     n_atoms = ghost_count_total(rho_max, abs(np.linalg.det(cell)))
     dev = resolve_device(device)
 
@@ -164,11 +172,11 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     y_raw = torch.tensor([[properties.get(n, math.nan) for n in model.property_names]], dtype=torch.float32)
     y_norm = model.normalise(y_raw).to(dev)
     cell_t = torch.tensor(cell, dtype=torch.float32, device=dev)
-    plan = framework.plan(steps)
+    plan = framework.plan(steps, float(grid_power))
     n_batches = math.ceil(n_samples / batch_size)
     total, done = n_batches * steps, 0
     info = {**{f"target_{k}": float(v) for k, v in properties.items()}, "framework": framework.name,
-            "steps": int(steps), "seed": int(seed), "device": str(dev), "checkpoint": str(model.path or "")}
+            "steps": int(steps), "grid_power": float(grid_power), "seed": int(seed), "device": str(dev), "checkpoint": str(model.path or "")}
     results = []
     devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.inference_mode():

@@ -237,6 +237,7 @@ class Studio(param.Parameterized):
             self._property_controls,
             pn.pane.Markdown("**Sampling steps**", margin=(10, 10, 0, 10)),
             pn.widgets.RadioButtonGroup.from_param(s.param.steps, label="Sampling steps", width=SIDEBAR_WIDTH - 20),
+            pn.widgets.Select.from_param(s.param.grid_power, label="Step spacing", css_classes=["grid-power"]),
             pn.widgets.IntInput.from_param(s.param.n_samples, label="Number of samples", css_classes=["n-samples"]),
             pn.widgets.FloatInput.from_param(s.param.cell_size, label="Cubic cell edge (Å)", css_classes=["cell-size"]),
             pn.widgets.IntInput.from_param(s.param.seed, label="Seed"),

@@ -41,7 +41,7 @@ class CoreBackend:
                 _MODEL_CACHE[key] = load_checkpoint(path)
             return _MODEL_CACHE[key]
 
-    def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress):
+    def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress, grid_power=1.0):
         """Sample structures (ghosts stripped) with `core.sampling.generate` on the best device.
 
         One generation at a time per process: core seeds torch's global RNG, so two sessions
@@ -54,7 +54,8 @@ class CoreBackend:
             progress(0, steps, "Waiting for another session's generation to finish…")
         try:
             return generate(model, n_samples=n_samples, steps=steps, cell=cell, rho_max=rho_max,
-                            properties=properties, device="auto", seed=seed, progress=progress)
+                            properties=properties, device="auto", seed=seed, progress=progress,
+                            grid_power=grid_power)
         finally:
             _GENERATE_LOCK.release()
 

@@ -11,6 +11,8 @@ from core.catalog import FRAMEWORK_LABELS, default_steps
 from studio.catalog import Checkpoint, PropertyRange
 
 STEP_CHOICES = [1, 2, 4, 5, 10, 25, 50, 100, 250]
+GRID_CHOICES = {"uniform (paper)": 1.0, "finer near the end, t^2": 2.0, "finest near the end, t^3": 3.0}
+"""Sampling grids t_k = (1 - k/n)^p (`core.sampling.generate`'s grid_power; docs/model.md)."""
 MAX_SAMPLES = 64
 CELL_BOUNDS = (8.0, 30.0)  # Å, cubic cell edge
 MAX_ATOMS_PER_SAMPLE = 3000  # padded atoms (ghosts included) per structure
@@ -70,6 +72,8 @@ class GenerationSettings(param.Parameterized):
     # Set to the framework's default (core.catalog.DEFAULT_STEPS) whenever the framework changes:
     # 5 PF-shortcut steps for AMShortcut, many small steps for the SDE / ODE (BENCHMARKS.md)
     steps = param.Selector(default=5, objects=STEP_CHOICES, doc="Number of sampling steps")
+    grid_power = param.Selector(default=1.0, objects=GRID_CHOICES,
+                                doc="Step spacing: uniform in t, or shorter steps near t = 0 where bonds form")
     # allow_None: a cleared input box arrives as None and becomes a validation message
     n_samples = param.Integer(default=4, bounds=(1, MAX_SAMPLES), allow_None=True, doc="Structures to generate")
     cell_size = param.Number(default=16.0, bounds=CELL_BOUNDS, step=0.5, allow_None=True,
@@ -166,7 +170,8 @@ class GenerationSettings(param.Parameterized):
     def request(self) -> dict:
         """Keyword arguments for the backend's `generate` (call only when `errors()` is empty)."""
         return dict(n_samples=int(self.n_samples), steps=int(self.steps), cell=self.cell,
-                    rho_max=self.checkpoint.rho_max, properties=self.properties(), seed=int(self.seed))
+                    rho_max=self.checkpoint.rho_max, properties=self.properties(), seed=int(self.seed),
+                    grid_power=float(self.grid_power))
 
 
 def _finite(x) -> bool:

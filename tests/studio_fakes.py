@@ -69,9 +69,10 @@ class FakeBackend:
     def load_model(self, path):
         return {"path": str(path)}
 
-    def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress):
+    def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress, grid_power):
         with self.lock:
-            self.calls.append(dict(n_samples=n_samples, steps=steps, cell=cell, properties=properties, seed=seed))
+            self.calls.append(dict(n_samples=n_samples, steps=steps, cell=cell, properties=properties, seed=seed,
+                                   grid_power=grid_power))
         if self.fail:
             raise self.fail
         for k in range(steps):

@@ -228,7 +228,13 @@ def test_generate_checkpoint_option_overrides_the_default(assets, si, tmp_path):
     cli(["generate", "--checkpoint", str(ckpts / "sde"), "--steps", "2", "--n", "1", "--out", str(gen)])
     assert read_structures(gen)[0].info["framework"] == "sde"
     cli(["generate", "--checkpoint", str(ckpts / "sde"), "--n", "1", "--out", str(gen)])  # no --steps
-    assert read_structures(gen)[0].info["steps"] == DEFAULT_STEPS["sde"] != DEFAULT_STEPS["shortcut"]
+    info = read_structures(gen)[0].info
+    assert info["steps"] == DEFAULT_STEPS["sde"] != DEFAULT_STEPS["shortcut"] and info["grid_power"] == 1.0
+    cli(["generate", "--checkpoint", str(ckpts / "sde"), "--steps", "3", "--grid-power", "2", "--out", str(gen)])
+    assert read_structures(gen)[0].info["grid_power"] == 2.0
+    with pytest.raises(SystemExit) as exc:
+        cli(["generate", "--checkpoint", str(ckpts / "sde"), "--grid-power", "0.5", "--out", str(gen)])
+    assert exc.value.code == 2
 
 
 def test_generate_a_sio2_starts_at_its_system_default_steps(assets, sio2, tmp_path):
@@ -257,15 +263,21 @@ def test_protocol_scores_runs_beside_the_untrained_network(capsys):
     from benchmarks import protocol
 
     shipped = shipped_checkpoint("a-Si", "shortcut")
-    assert protocol.main([str(shipped), "--system", "a-Si", "--steps", "1,2", "--n", "2"]) == 0
+    assert protocol.main([str(shipped), "--system", "a-Si", "--steps", "1,2", "--n", "2",
+                          "--grid-power", "1,2"]) == 0
     out = capsys.readouterr().out
     assert "data cell: {'Si': " in out
-    trained, fresh = _table_rows(out, str(shipped)), _table_rows(out, "untrained")
-    assert len(trained) == len(fresh) == 1
-    rmsd = lambda cell: float(cell.split()[0])  # noqa: E731
+    trained, fresh, data = (_table_rows(out, name) for name in (str(shipped), "untrained", "data"))
+    assert len(trained) == len(fresh) == 4 and len(data) == 1  # 2 grids x 2 step counts each
+    assert [(r[2], r[3]) for r in trained] == [("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")]
     # 1 step: the shipped model (~0.22) is far from the untrained one (~0.75) even with 2 samples
-    assert rmsd(trained[0][2]) < 0.6 * rmsd(fresh[0][2])
-    assert all("Si)" in cell for cell in trained[0][2:] + fresh[0][2:])
+    assert float(trained[0][4]) < 0.6 * float(fresh[0][4])
+    assert all(r[5].endswith(" Si") for r in trained + fresh)
+    # bonding: 44 % of the data's Si have exactly 4 neighbours within 2.85 Å (a hot SW glass, no
+    # clean first-shell minimum); the trained model is nearer that than the untrained network
+    four = float(data[0][6])
+    assert 35 < four < 55 and 0.05 < float(data[0][7]) < 0.3
+    assert abs(float(trained[0][6]) - four) < abs(float(fresh[0][6]) - four)
 
 
 def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):

@@ -61,6 +61,25 @@ def test_step_plans():
     assert not any(s for _, _, s in make_framework(default_config("ode")).plan(20))
 
 
+def test_power_grid_plans():
+    """t_k = (1 - k/n)^p: steps shrink towards t = 0, still end exactly at 0; p = 1 is uniform."""
+    shortcut = make_framework(default_config("shortcut"))
+    plan = shortcut.plan(4, 2.0)
+    assert [t for t, _, _ in plan] == [1.0, 0.5625, 0.25, 0.0625]
+    assert [dt for _, dt, _ in plan] == [0.4375, 0.3125, 0.1875, 0.0625]
+    assert shortcut.plan(7, 1.0) == shortcut.plan(7)
+    plan = shortcut.plan(50, 3.0)  # the SDE/EM switch depends on the step index, not on the grid
+    assert [s for _, _, s in plan] == [False] + [True] * 48 + [False]
+    assert math.isclose(sum(dt for _, dt, _ in plan), 1.0) and math.isclose(plan[-1][0], 0.02**3)
+
+
+def test_grid_power_reaches_the_sampler_and_provenance():
+    a = sampling.generate(_model(), 1, 3, 9.0, device="cpu", seed=2)
+    b = sampling.generate(_model(), 1, 3, 9.0, device="cpu", seed=2, grid_power=2.0)
+    assert a[0].info["grid_power"] == 1.0 and b[0].info["grid_power"] == 2.0
+    assert not np.allclose(a[0].positions[:5], b[0].positions[:5])
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(steps=0), "steps must be a positive"),
     (dict(steps=2.5), "steps must be a positive"),
@@ -72,6 +91,9 @@ def test_step_plans():
     (dict(cell=[1.0, 1.0, 0.0]), "volume"),
     (dict(rho_max=-1.0), "rho_max"),
     (dict(device="tpu"), "unknown device"),
+    (dict(grid_power=0.5), "grid_power must be a number from 1"),
+    (dict(grid_power=math.nan), "grid_power must be a number from 1"),
+    (dict(grid_power=5.0), "grid_power must be a number from 1"),
 ])
 def test_bad_requests_raise_user_errors(kwargs, message):
     request = dict(n_samples=1, steps=1, cell=9.0, rho_max=0.08, device="cpu", **{})

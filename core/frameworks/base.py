@@ -139,10 +139,18 @@ class Framework(ABC):
         return low + (1.0 - low) * torch.rand(n, device=device) ** self.config.t_power
 
     # ---- sampling ---------------------------------------------------------------------
-    def plan(self, n_steps):
-        """[(t, dt, stochastic)] for n_steps uniform steps from t = 1 to t = 0."""
-        dt = 1.0 / n_steps
-        return [(1.0 - k * dt, dt, self.stochastic_step(k, n_steps)) for k in range(n_steps)]
+    def plan(self, n_steps, grid_power=1.0):
+        """[(t, dt, stochastic)] for n_steps steps from t = 1 to t = 0 at t_k = (1 - k/n)^grid_power.
+
+        grid_power 1 is the paper's uniform grid; > 1 makes the steps shorter towards t = 0,
+        where the last tenths of an Å are placed (docs/model.md, "Sampling grid"), and longer
+        near t = 1, where positions carry no information yet.
+        """
+        if grid_power == 1.0:
+            dt = 1.0 / n_steps
+            return [(1.0 - k * dt, dt, self.stochastic_step(k, n_steps)) for k in range(n_steps)]
+        times = [(1.0 - k / n_steps) ** grid_power for k in range(n_steps)] + [0.0]
+        return [(times[k], times[k] - times[k + 1], self.stochastic_step(k, n_steps)) for k in range(n_steps)]
 
     def stochastic_step(self, k, n_steps):
         return False

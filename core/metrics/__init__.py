@@ -6,6 +6,7 @@ neighbour list per structure, then a single vectorised histogram over all of the
 """
 
 from core.metrics.adf import adf
+from core.metrics.bonds import coordination, neighbour_pairs
 from core.metrics.inverse import inverse_errors, mae, mape, rmse
 from core.metrics.rdf import rdf
 from core.metrics.rmsd import averaged, curve_rmsd, structure_rmsd
@@ -15,10 +16,12 @@ __all__ = [
     "MetricInputError",
     "adf",
     "averaged",
+    "coordination",
     "curve_rmsd",
     "inverse_errors",
     "mae",
     "mape",
+    "neighbour_pairs",
     "rdf",
     "real_atoms",
     "rmse",

@@ -53,14 +53,15 @@ def real_atoms(structures: Atoms | Iterable) -> list[Atoms]:
 class PairBatch:
     """Neighbour pairs of several structures, concatenated.
 
-    `structure[e]` is the structure of pair e; `centre[e]` is the global index of atom i
-    (atoms numbered consecutively over the batch); `vectors` are x_j + shift - x_i in Å;
+    `structure[e]` is the structure of pair e; `centre[e]` and `partner[e]` are the global
+    indices of atoms i and j (atoms numbered consecutively over the batch); `vectors` are x_j + shift - x_i in Å;
     `distances` their norms in Å. With `full_list` every pair appears as i-j and j-i,
     sorted by centre; otherwise once.
     """
 
     structure: np.ndarray
     centre: np.ndarray
+    partner: np.ndarray
     vectors: np.ndarray | None
     distances: np.ndarray
     n_atoms: np.ndarray  # atoms per structure in this batch
@@ -82,14 +83,16 @@ def pair_batches(atoms_list: list[Atoms], cutoff: float, full_list: bool,
                  vectors: bool) -> Iterator[tuple[int, PairBatch]]:
     """Yield (first structure index, PairBatch) for chunks of `atoms_list`, pairs with d < cutoff (Å)."""
     nl = vesin.NeighborList(cutoff=float(cutoff), full_list=full_list, sorted=full_list)
-    quantities = "idD" if vectors else "id"
+    quantities = "ijdD" if vectors else "ijd"
     for start, block in _chunks(atoms_list):
         n_atoms = np.array([len(a) for a in block])
         atom_offset = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
         parts = [nl.compute(a.positions, a.cell.array, True, quantities) for a in block]
         counts = np.array([len(p[0]) for p in parts])
         structure = np.repeat(np.arange(len(block)), counts)
-        centre = np.concatenate([p[0].astype(np.int64) for p in parts]) + np.repeat(atom_offset, counts)
-        distances = np.concatenate([p[1] for p in parts])
-        vecs = np.concatenate([p[2] for p in parts]).reshape(-1, 3) if vectors else None
-        yield start, PairBatch(structure, centre, vecs, distances, n_atoms)
+        shift = np.repeat(atom_offset, counts)
+        centre = np.concatenate([p[0].astype(np.int64) for p in parts]) + shift
+        partner = np.concatenate([p[1].astype(np.int64) for p in parts]) + shift
+        distances = np.concatenate([p[2] for p in parts])
+        vecs = np.concatenate([p[3] for p in parts]).reshape(-1, 3) if vectors else None
+        yield start, PairBatch(structure, centre, partner, vecs, distances, n_atoms)
