@@ -8,6 +8,7 @@ metrics, property calculators, outputs) is the real one.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 import sys
@@ -140,7 +141,7 @@ def test_inverse_design_all_properties_one_at_a_time(sio2, tmp_path):
     out = tmp_path / "out"
     res = inverse_design.main(["--checkpoint", str(sio2), "--target-checkpoint", f"shear_modulus={sio2}",
                                "--steps", "1,2", "--n", "2", "--cell", "training", "--relax-steps", "2",
-                               "--range", "shear_modulus=10:50",
+                               "--range", "shear_modulus=10:50", "--grid-power", "2",
                                "--out-dir", str(out), "--quiet", "--tag", "tiny"])
     rows = _csv(out / "inverse_a-SiO2_tiny.csv")
     keys = [(r["model"], r["property"], r["n_s"]) for r in rows]
@@ -160,6 +161,8 @@ def test_inverse_design_all_properties_one_at_a_time(sio2, tmp_path):
     assert [float(s["target"]) for s in g] == [10.0, 50.0]  # the paper's sweep, 2 points
     assert sum(int(r["n"]) for r in rows) > 0, "no property could be computed on any structure"
     assert "2 structures per (model, property, n_s)" in res["table"]
+    assert "sampling grid t_k = (1 - k/n_s)^2" in res["table"]
+    assert json.loads((out / "inverse_a-SiO2_tiny.json").read_text())["summary"]["grid_power"] == 2.0
 
 
 def test_inverse_design_sweeps_the_training_range_by_default():
