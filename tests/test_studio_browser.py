@@ -103,6 +103,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     warning.wait_for(timeout=10_000)  # the alert column re-renders after the flag: wait, don't race it
     assert warning.count() == 1
     page.get_by_role("button", name="1", exact=True).click()  # 1 sampling step
+    page.locator(".grid-power select").select_option(label="finer near the end, t^2")
     page.locator(".generate button").click()
 
     page.wait_for_selector(".run-info, .task-error", timeout=60_000)
@@ -126,6 +127,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     frames = ase.io.read(dl.value.path(), index=":", format="extxyz")
     assert len(frames) == 4 and all(len(f) > 0 and 0 not in f.numbers for f in frames)
     assert all(f.info["target_ring_size_mean"] == 8.0 and f.info["steps"] == 1 for f in frames)
+    assert all(f.info["grid_power"] == 2.0 for f in frames)  # the step-spacing choice reached core
 
     # A second session starts empty, generates its own set, and leaves the first one alone.
     assert _table_rows(page) == 4  # default number of samples
