@@ -7,7 +7,10 @@ rho_max), each printed as a table:
    Gaussian jitter of sigma Å per coordinate, no model: what an RDF RMSD figure means in Å.
 2. ``eps``: for each t, the noise-prediction MSE of the real atoms (summed over x, y, z; 3 =
    predicting nothing) and the rms position error left after one Tweedie step, beside the
-   noise itself (Material SDE and AMShortcut; the shortcut at d = 0).
+   noise itself (Material SDE and AMShortcut; the shortcut at d = 0). For a conditioned model
+   also the eps-MSE and the element (v) MSE with the properties left unset and with each
+   structure given another's (rolled by one): where "rolled" equals "given", the network does
+   not use the values it is conditioned on.
 3. ``from-t``: noise the data to t0 and sample back to 0 with the checkpoint's own sampler on
    the uniform ``--steps`` grid (only the steps below t0): RDF RMSD and real atoms per species.
    The t0 at which the RDF RMSD jumps is the noise level the network cannot undo.
@@ -96,20 +99,33 @@ def main(argv=None) -> int:
     real = data.elem.argmax(-1) > 0
     dt0 = torch.zeros(data.n_structures) if fw.uses_dt else None
 
-    print(f"## eps: noise prediction of {args.checkpoint} on real atoms (3 = predicts nothing)")
-    print("| t | sigma (Å) | eps-MSE | rms error after Tweedie (Å) | rms noise (Å) |")
-    print("|---|---|---|---|---|")
+    conditioned = data.y.shape[1] > 0
+    conditions = {"given": data.y}
+    if conditioned:
+        conditions.update({"unset": torch.full_like(data.y, float("nan")), "rolled": data.y.roll(1, 0)})
+    print(f"## eps: noise prediction of {args.checkpoint} on real atoms (3 = predicts nothing)"
+          + (f"; properties {', '.join(ckpt.property_names)} given / unset / rolled" if conditioned else ""))
+    extra = " eps-MSE unset / rolled | element MSE given / unset / rolled |" if conditioned else ""
+    print("| t | sigma (Å) | eps-MSE | rms error after Tweedie (Å) | rms noise (Å) |" + extra)
+    print("|---|---|---|---|---|" + "---|---|" * conditioned)
     for t in _floats(args.eps_times):
         torch.manual_seed(args.seed)
         tt = torch.full((data.n_structures,), t)
-        noisy, eps, _ = fw.noisy(data, tt)
-        with torch.inference_mode():
-            out_x, _ = fw.predict(net, noisy, tt, dt0) if fw.uses_dt else fw.predict(net, noisy, tt)
+        noisy, eps, v = fw.noisy(data, tt)
+        mses, elem_mses = [], []
+        for y in conditions.values():
+            with torch.inference_mode():
+                state = noisy.replace(y=y)
+                out_x, out_e = fw.predict(net, state, tt, dt0) if fw.uses_dt else fw.predict(net, state, tt)
+            mses.append(((out_x - eps)[real] ** 2).sum(-1).mean().item())
+            elem_mses.append(((out_e - v) ** 2).sum(-1).mean().item())  # all atoms: ghosts are the density
         sigma = float(fw.pos_schedule.sigma(torch.tensor(t)))
-        mse = ((out_x - eps)[real] ** 2).sum(-1).mean().item()
+        mse = mses[0]
         noise = (eps[real] ** 2).sum(-1).mean().item()
-        print(f"| {t:g} | {sigma:.4f} | {mse:.3f} | {sigma * (mse / 3) ** 0.5:.4f} | {sigma * (noise / 3) ** 0.5:.4f} |",
-              flush=True)
+        cond = (f" {mses[1]:.3f} / {mses[2]:.3f} | " + " / ".join(f"{m:.4f}" for m in elem_mses) + " |"
+                if conditioned else "")
+        print(f"| {t:g} | {sigma:.4f} | {mse:.3f} | {sigma * (mse / 3) ** 0.5:.4f} | {sigma * (noise / 3) ** 0.5:.4f} |"
+              + cond, flush=True)
 
     lookup = np.array([GHOST, *ckpt.species])
     print(f"\n## from-t: noise to t0, sample back on the {args.steps}-step grid "

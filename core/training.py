@@ -55,6 +55,9 @@ class TrainConfig:
     rho_max: float = 0.0  # atoms/Å^3 incl. ghosts; 0 = 1.1 x the densest training structure
     max_structures: int = 0  # use only the first N training structures (0 = all)
     init_from: str = ""  # AMShortcut: start from this Material SDE checkpoint's network (see warm_start)
+    # share of (structure, property) pairs given as missing (NaN -> the null embedding) in each batch;
+    # 0 = always all present (SPEC §3, the paper); see Trainer._make_batch
+    property_dropout: float = 0.0
     # network
     width: int = 128
     layers: int = 4
@@ -333,11 +336,24 @@ class Trainer:
         return epoch, order[start:start + self.cfg.batch_size]
 
     def _make_batch(self, step):
+        """This rank's ghost-padded batch at ``step``; with ``property_dropout`` p each property of
+        each structure is independently set missing with probability p.
+
+        Why: a network trained with every property present never sees the null embedding (a
+        fresh N(0, I) vector), and LayerNorm(Linear(y)) of a scalar y is close to one of two
+        fixed vectors (the sign of y), nothing like N(0, I). Measured on the a-SiO2 AMShortcut
+        trained without dropout: with the properties unset its element-prediction MSE at
+        t = 0.05 is 1.35 against 0.036 with them given, and 25-step samples score RDF RMSD 0.73
+        unset against 0.61 given the training means (docs/model.md, "Property dropout")."""
         epoch, idx = self._batch_indices(step)
         rng = np.random.default_rng([self.cfg.seed, epoch, step, self.rank])
         padded = [self.samples[i].pad_ghosts(self.rho_max, rng) for i in idx]
         batch = collate(padded, self.species, self.cfg.properties)
-        return to_state(batch, len(self.species) + 1, self.checkpoint().normalise, self.device)
+        state = to_state(batch, len(self.species) + 1, self.checkpoint().normalise, self.device)
+        if self.cfg.property_dropout > 0 and state.y.shape[1]:
+            drop = torch.from_numpy(rng.random(tuple(state.y.shape)) < self.cfg.property_dropout)
+            state = state.replace(y=torch.where(drop.to(state.y.device), torch.nan, state.y))
+        return state
 
     def validate(self):
         """RDF/ADF RMSD of a few EMA samples (per step count) against validation structures."""

@@ -153,6 +153,23 @@ def test_warm_start_from_an_sde_gives_its_network_at_every_step_size(tmp_path, o
         Trainer(_config(tmp_path, out=str(tmp_path / "x"), init_from=str(tmp_path / "ode")))
 
 
+def test_property_dropout_hides_properties_reproducibly(tmp_path, one_thread):
+    """p = 0 leaves every property given (the paper's training); p > 0 hides each
+    (structure, property) with probability p, the same pairs for the same step, and the loss
+    stays finite with hidden (NaN) properties."""
+    plain = Trainer(_config(tmp_path, out=str(tmp_path / "plain"), batch_size=2))
+    assert torch.isfinite(plain._make_batch(0).y).all()
+    drop = Trainer(_config(tmp_path, out=str(tmp_path / "drop"), batch_size=2, property_dropout=0.5))
+    masks = torch.stack([torch.isnan(drop._make_batch(k).y).flatten() for k in range(200)])
+    assert 0.4 < masks.float().mean().item() < 0.6
+    assert torch.equal(masks[7], torch.isnan(drop._make_batch(7).y).flatten())
+    state = drop._make_batch(int(torch.nonzero(masks.any(1))[0]))
+    assert torch.isnan(state.y).any() and torch.isfinite(plain._make_batch(0).pos).all()
+    assert torch.isfinite(drop.loss(state)[0])
+    # the ghost padding (drawn before the mask) is the same as without dropout
+    assert torch.equal(plain._make_batch(3).pos, drop._make_batch(3).pos)
+
+
 def test_resume_continues_exactly(tmp_path, one_thread):
     straight = Trainer(_config(tmp_path, out=str(tmp_path / "a")))
     straight.run()

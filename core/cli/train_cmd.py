@@ -59,6 +59,10 @@ def train_command(
     init_from: Path = typer.Option(None, help="AMShortcut only: start from this trained Material SDE checkpoint "
                                               "(same size and schedule); the step-size inputs start at zero, so "
                                               "training begins at the SDE network for every step size."),
+    property_dropout: float = typer.Option(0.0, help="Probability that a structure's property is hidden (the null "
+                                                     "embedding) in a training batch; 0 = all always given, as the "
+                                                     "paper. ~0.3 teaches the model what 'unset' means, so partial "
+                                                     "and unconditioned sampling work (may change on --resume)."),
     val_every: int = typer.Option(500, help="Validate (RDF/ADF RMSD of EMA samples) every N steps; 0 = never."),
     val_samples: int = typer.Option(4, help="Structures generated per validation (more = less noisy RMSD)."),
     val_steps: str = typer.Option("1,10", help="Comma-separated sampling step counts for validation."),
@@ -93,6 +97,10 @@ def train_command(
         raise UserError(f"--ghost-target must be one of {', '.join(GHOST_TARGETS)}, got {ghost_target!r}")
     if ghost_target != "noise" and framework == "ode":
         raise UserError("--ghost-target applies to the sde and shortcut frameworks (the ode has no noise target)")
+    if not 0.0 <= property_dropout < 1.0:
+        raise UserError(f"--property-dropout must be in [0, 1), got {property_dropout}")
+    if property_dropout and not properties.strip():
+        raise UserError("--property-dropout needs --properties to condition on")
     if val_samples < 1:
         raise UserError(f"--val-samples must be at least 1, got {val_samples}")
     if t_power <= 0:
@@ -110,7 +118,8 @@ def train_command(
                       vector_channels=vector_channels, cutoff=cutoff, distance_rbf=distance_rbf, sigma_x_max=sigma_x_max, sigma_x_power=sigma_x_power, sc_fraction=sc_fraction, sc_units=sc_units,
                       ghost_target=ghost_target, t_power=t_power,
                       rho_max=rho_max,
-                      max_structures=max_structures, init_from=str(init_from or ""), val_every=val_every, val_samples=val_samples, val_steps=vsteps,
+                      max_structures=max_structures, init_from=str(init_from or ""),
+                      property_dropout=property_dropout, val_every=val_every, val_samples=val_samples, val_steps=vsteps,
                       ckpt_every=ckpt_every, bf16=bf16, threads=threads, device=device)
     trainer = train(cfg, resume=resume)
     if trainer.rank == 0:
