@@ -302,3 +302,19 @@ def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):
     assert float(eps["0.1"][2]) < 2.6 and float(eps["0.1"][3]) < 0.95 * float(eps["0.1"][4])
     (from_t,) = [row for row in _table_rows(out, "0.1") if len(row) == 3]
     assert float(from_t[1]) < values[-1] and "Si" in from_t[2]  # 5 steps from 0.12 Å: ~0.06, the data's level
+
+
+def test_denoising_compares_given_unset_and_rolled_properties(capsys):
+    """For a conditioned model the eps table adds the MSE with the properties unset and rolled."""
+    from benchmarks import denoising
+
+    model = shipped_checkpoint("a-SiO2", "shortcut")
+    assert denoising.main([str(model), "--system", "a-SiO2", "--n", "2", "--eps-times", "0.1",
+                           "--from-times", ""]) == 0
+    out = capsys.readouterr().out
+    assert "properties shear_modulus, ring_size_mean given / unset / rolled" in out
+    (row,) = [r for r in _table_rows(out, "0.1") if len(r) == 7]
+    eps_unset, eps_rolled = (float(v) for v in row[5].split(" / "))
+    elem = [float(v) for v in row[6].split(" / ")]
+    assert 0 < float(row[2]) < 3 and 0 < eps_unset < 3.5 and 0 < eps_rolled < 3.5
+    assert len(elem) == 3 and all(0 <= v < 5 for v in elem)
