@@ -212,15 +212,20 @@ def test_cli_train_resume_and_generate(tmp_path, capsys, one_thread):
             "--width", "16", "--layers", "1", "--vector-channels", "2", "--cutoff", "4", "--val-every", "2",
             "--val-steps", "1", "--ckpt-every", "2", "--properties", "shear_modulus", "--distance-rbf", "4"]
     main(args + ["--steps", "2"])
-    main(args + ["--steps", "3", "--resume", "--ema-decay", "0.99"])  # the EMA decay may change on resume
+    # the EMA decay and the property dropout may change on resume
+    main(args + ["--steps", "3", "--resume", "--ema-decay", "0.99", "--property-dropout", "0.3"])
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any("val_rdf_1" in rec for rec in log) and log[-1]["step"] == 3
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["step"] == 3 and config["model"]["distance_rbf"] == 4
     assert config["training"]["train_config"]["ema_decay"] == 0.99
+    assert config["training"]["train_config"]["property_dropout"] == 0.3
     with pytest.raises(SystemExit) as exc:
         main(args + ["--steps", "4", "--ema-decay", "1.5"])
     assert exc.value.code == 2 and "--ema-decay must be in [0, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--steps", "4", "--property-dropout", "1"])
+    assert exc.value.code == 2 and "--property-dropout must be in [0, 1)" in capsys.readouterr().err
     gen = tmp_path / "gen.extxyz"
     main(["generate", "--checkpoint", str(out), "--steps", "2", "--n", "2", "--out", str(gen),
           "--property", "shear_modulus=33"])
