@@ -40,13 +40,13 @@ within 2.85 Å: a coarse check there."""
 def bonding(structures, system: str) -> dict[str, float]:
     """{"<centre>-<n><neighbour> %": share with the ideal count, "sd <centre>-<neighbour>": spread
     (Å) of the first bond's lengths} for ``system``'s ``BONDS`` (empty for other systems)."""
-    from core.metrics import coordination, neighbour_pairs
+    from core.metrics import neighbour_pairs
 
     out = {}
     for k, (centre, neighbour, r_cut, ideal) in enumerate(BONDS.get(system, [])):
-        out[f"{centre}-{ideal}{neighbour} %"] = 100 * coordination(structures, centre, neighbour, r_cut)[ideal]
+        counts, lengths = neighbour_pairs(structures, centre, neighbour, r_cut)  # one neighbour list per bond
+        out[f"{centre}-{ideal}{neighbour} %"] = 100 * float(np.mean(counts == ideal)) if len(counts) else float("nan")
         if k == 0:
-            lengths = neighbour_pairs(structures, centre, neighbour, r_cut)[1]
             out[f"sd {centre}-{neighbour}"] = float(np.std(lengths)) if len(lengths) else float("nan")
     return out
 

@@ -344,7 +344,8 @@ class Trainer:
         fixed vectors (the sign of y), nothing like N(0, I). Measured on the a-SiO2 AMShortcut
         trained without dropout: with the properties unset its element-prediction MSE at
         t = 0.05 is 1.35 against 0.036 with them given, and 25-step samples score RDF RMSD 0.73
-        unset against 0.61 given the training means (docs/model.md, "Property dropout")."""
+        unset against 0.61 given the training means (docs/model.md, "Session 9: the null property
+        embedding was never trained")."""
         epoch, idx = self._batch_indices(step)
         rng = np.random.default_rng([self.cfg.seed, epoch, step, self.rank])
         padded = [self.samples[i].pad_ghosts(self.rho_max, rng) for i in idx]

@@ -146,7 +146,7 @@ class Framework(ABC):
         where the last tenths of an Å are placed (docs/model.md, "Sampling grid"), and longer
         near t = 1, where positions carry no information yet.
         """
-        if grid_power == 1.0:
+        if grid_power == 1.0:  # 1 - k dt with a constant dt: the same floats as every plan before grid_power
             dt = 1.0 / n_steps
             return [(1.0 - k * dt, dt, self.stochastic_step(k, n_steps)) for k in range(n_steps)]
         times = [(1.0 - k / n_steps) ** grid_power for k in range(n_steps)] + [0.0]
