@@ -76,7 +76,7 @@ def parse_named_paths(items) -> dict[str, Path]:
 
 
 def timed_generate(model, n, steps, cell, properties=None, *, seed=0, device="cpu", bar=None,
-                   batch_size=None, rho_max=None, grid_power=1.0):
+                   batch_size=None, rho_max=None, grid_power=1.0, guidance=0.0):
     """``core.sampling.generate`` timed with ``time.perf_counter``: (structures, seconds).
 
     ``bar`` (a tqdm bar counting integration steps x structures) advances by n * steps.
@@ -95,7 +95,7 @@ def timed_generate(model, n, steps, cell, properties=None, *, seed=0, device="cp
 
     start = time.perf_counter()
     out = generate(model, n, steps, cell, rho_max, properties or {}, device=device, seed=seed,
-                   progress=progress, batch_size=batch_size, grid_power=grid_power)
+                   progress=progress, batch_size=batch_size, grid_power=grid_power, guidance=guidance)
     if str(device).startswith("cuda"):
         torch.cuda.synchronize()
     return out, time.perf_counter() - start

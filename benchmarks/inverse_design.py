@@ -68,6 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", default="1,5,10", help="step counts n_s (paper: 1,5,10,25,50,100,250)")
     p.add_argument("--grid-power", type=float, default=1.0,
                    help="sampling grid t_k = (1 - k/n_s)^P for every model (default 1, uniform, the paper's)")
+    p.add_argument("--guidance", type=float, default=0.0,
+                   help="classifier-free guidance weight w for every conditioned model (default 0, none, the "
+                        "paper's; core.model.GuidedDenoiser)")
     p.add_argument("--n", type=int, default=8, help="structures (targets) per model, property and n_s (paper 2000)")
     p.add_argument("--cell", default="18", help="cubic edge in Å, 'a,b,c', or 'training' (the model's training cell)")
     p.add_argument("--rho-max", type=float, default=0.0, help="atoms/Å^3 incl. ghosts (0 = the model's value)")
@@ -191,7 +194,7 @@ def run(models, steps, ranges, args, calc) -> tuple[list[dict], list[dict]]:
                     (atoms,), dt = _shared.timed_generate(model, 1, n_s, cell, condition,
                                                           seed=args.seed + k, device=args.device,
                                                           rho_max=args.rho_max or None,
-                                                          grid_power=args.grid_power)
+                                                          grid_power=args.grid_power, guidance=args.guidance)
                     start = time.perf_counter()
                     value, why = measure(calc[prop], atoms)
                     prop_s += time.perf_counter() - start
@@ -285,12 +288,13 @@ def main(argv=None) -> dict:
              f"{'(the training cell)' if args.cell == 'training' else 'Å'}; rho_max "
              f"{args.rho_max or all_model.rho_max:.3g} atoms/Å^3; G relaxations fmax {args.fmax} eV/Å, "
              f"≤{args.relax_steps} steps"
-             + (f"; sampling grid t_k = (1 - k/n_s)^{args.grid_power:g}" if args.grid_power != 1.0 else ""))
+             + (f"; sampling grid t_k = (1 - k/n_s)^{args.grid_power:g}" if args.grid_power != 1.0 else "")
+             + (f"; classifier-free guidance w = {args.guidance:g}" if args.guidance else ""))
     summary = {"system": args.system, "scale": scale, "steps": steps, "ranges": ranges,
                "checkpoints": [{"model": m, "path": c.path, "properties": c.property_names, "benchmarked": p,
                                 "training_step": c.training.get("step")} for m, c, p in models],
                "machine": _shared.machine_info(args.device), "wall_seconds": time.time() - started, "seed": args.seed,
-               "grid_power": args.grid_power}
+               "grid_power": args.grid_power, "guidance": args.guidance}
     stem = f"inverse_{args.system}{'_' + args.tag if args.tag else ''}"
     files = _shared.write_outputs(stem, rows, summary, args.out_dir)
     files["samples_csv"] = _shared.write_csv(Path(args.out_dir) / f"{stem}_samples.csv", samples)

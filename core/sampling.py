@@ -17,7 +17,7 @@ import torch
 
 from core.errors import UserError
 from core.frameworks.periodic import wrap
-from core.model import DenoiserConfig
+from core.model import DenoiserConfig, GuidedDenoiser
 from core.sample import GHOST, MaterialSample, ghost_count_total
 
 PRIOR_MISMATCH_ERROR = 0.05
@@ -25,6 +25,8 @@ PRIOR_MISMATCH_ERROR = 0.05
 PRIOR_MISMATCH_WARN = 1e-3
 GRID_POWER_RANGE = (1.0, 4.0)
 """Accepted ``grid_power`` of the sampling grid (1 = uniform in t, the paper's)."""
+GUIDANCE_RANGE = (0.0, 10.0)
+"""Accepted classifier-free guidance weights (0 = none, the paper's; AMDEN used 1)."""
 MEMORY_FRACTION = 0.5
 """Share of the free memory a request may plan to use."""
 
@@ -89,12 +91,15 @@ def available_memory(device: torch.device) -> int:
     return int(psutil.virtual_memory().available)
 
 
-def _check_request(model, n_samples, steps, cell, rho_max, properties, grid_power):
+def _check_request(model, n_samples, steps, cell, rho_max, properties, grid_power, guidance=0.0):
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise UserError(f"steps must be a positive whole number, got {steps!r}")
     low, high = GRID_POWER_RANGE
     if not (isinstance(grid_power, (int, float)) and math.isfinite(grid_power) and low <= grid_power <= high):
         raise UserError(f"grid_power must be a number from {low:g} (uniform steps) to {high:g}, got {grid_power!r}")
+    low, high = GUIDANCE_RANGE
+    if not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and low <= guidance <= high):
+        raise UserError(f"guidance must be a number from {low:g} (none) to {high:g}, got {guidance!r}")
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise UserError(f"the number of samples must be a positive whole number, got {n_samples!r}")
     if not (isinstance(rho_max, (int, float)) and math.isfinite(rho_max) and rho_max > 0):
@@ -135,7 +140,7 @@ def _to_atoms(state, cell, model, info):
 
 
 def generate(model, n_samples, steps, cell, rho_max=None, properties=None, device="auto", seed=0,
-             progress=None, batch_size=None, grid_power=1.0):
+             progress=None, batch_size=None, grid_power=1.0, guidance=0.0):
     """Sample ``n_samples`` structures in ``cell`` with ``steps`` integration steps.
 
     model: a ``core.checkpoint.Checkpoint`` or the path of a checkpoint directory.
@@ -144,9 +149,11 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     are unconditioned; seed: same seed, same structures (on the same device);
     progress(step, total) is called after every integration step of every batch;
     grid_power: the steps start at t_k = (1 - k/steps)^grid_power (1 = uniform, the paper's;
-    ``Framework.plan``).
+    ``Framework.plan``); guidance: classifier-free guidance weight w >= 0 (0 = none, the
+    paper's; ``core.model.GuidedDenoiser``), applied only when a property is given; it doubles
+    the cost of a step.
     Returns ``ase.Atoms`` (ghosts removed) with ``info``: target_<name>, framework, steps,
-    grid_power, seed, device, checkpoint.
+    grid_power, guidance, seed, device, checkpoint.
     """
     if isinstance(model, (str, Path)):
         from core.checkpoint import load_checkpoint
@@ -155,12 +162,13 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     properties = dict(properties or {})
     cell = as_cell(cell)
     rho_max = model.rho_max if rho_max is None else rho_max
-    _check_request(model, n_samples, steps, cell, rho_max, properties, grid_power)
+    _check_request(model, n_samples, steps, cell, rho_max, properties, grid_power, guidance)
+    guided = guidance > 0 and bool(properties)
     n_atoms = ghost_count_total(rho_max, abs(np.linalg.det(cell)))
     dev = resolve_device(device)
 
     free = MEMORY_FRACTION * available_memory(dev)
-    one = estimate_memory(1, cell, rho_max, model)
+    one = estimate_memory(1, cell, rho_max, model) * (2 if guided else 1)  # guidance doubles the batch
     if one > free:
         raise UserError(f"one structure of {n_atoms} atoms needs ~{one / 2**30:.1f} GiB but only "
                         f"{free / 2**30:.1f} GiB can be used on {dev}; use a smaller cell or rho_max")
@@ -168,6 +176,8 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     batch_size = min(n_samples, fit if batch_size is None else min(batch_size, fit))
 
     network = model.network.to(dev).eval()
+    if guided:
+        network = GuidedDenoiser(network, guidance)
     framework = model.framework
     y_raw = torch.tensor([[properties.get(n, math.nan) for n in model.property_names]], dtype=torch.float32)
     y_norm = model.normalise(y_raw).to(dev)
@@ -176,7 +186,7 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     n_batches = math.ceil(n_samples / batch_size)
     total, done = n_batches * steps, 0
     info = {**{f"target_{k}": float(v) for k, v in properties.items()}, "framework": framework.name,
-            "steps": int(steps), "grid_power": float(grid_power), "seed": int(seed), "device": str(dev), "checkpoint": str(model.path or "")}
+            "steps": int(steps), "grid_power": float(grid_power), "guidance": float(guidance) if guided else 0.0, "seed": int(seed), "device": str(dev), "checkpoint": str(model.path or "")}
     results = []
     devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.inference_mode():

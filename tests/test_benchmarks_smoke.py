@@ -252,6 +252,12 @@ def test_generate_a_sio2_starts_at_its_system_default_steps(assets, sio2, tmp_pa
     info = read_structures(gen)[0].info
     assert info["steps"] == SYSTEM_DEFAULT_STEPS["a-SiO2"]["shortcut"] == 25 != DEFAULT_STEPS["shortcut"]
     assert info["target_shear_modulus"] == 30.0
+    cli(["generate", "--system", "a-SiO2", "--property", "shear_modulus=30", "--guidance", "2", "--steps", "2",
+         "--n", "1", "--out", str(gen)])
+    assert read_structures(gen)[0].info["guidance"] == 2.0
+    with pytest.raises(SystemExit) as exc:
+        cli(["generate", "--system", "a-SiO2", "--guidance", "-1", "--out", str(gen)])
+    assert exc.value.code == 2
 
 
 # ----------------------------------------------------------------------------- run diagnostics

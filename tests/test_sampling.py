@@ -119,3 +119,50 @@ def test_paper_sigma_warns_instead_of_refusing_when_allowed():
     model = _model(schedule=FrameworkConfig(name="sde", sigma_x_max=1.7, allow_prior_mismatch=True))
     with pytest.warns(UserWarning, match="differs from the uniform prior"):
         sampling.generate(model, 1, 1, 9.0, 0.08, device="cpu")
+
+
+class _PropertyProbe(torch.nn.Module):
+    """A stand-in network whose outputs are closed-form in y: g = sum of given y (unset counts -1)."""
+
+    cfg = DenoiserConfig(n_classes=3, n_properties=2)
+
+    def forward(self, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
+        g = torch.nan_to_num(y, nan=-1.0).sum(-1)[batch].unsqueeze(-1)
+        return pos * g, elem + g
+
+
+def test_guidance_is_the_closed_form_combination_per_structure():
+    """(1 + w) f(y) - w f(unset) where a property is given; f(y) itself where none is."""
+    from core.model import GuidedDenoiser
+
+    pos, elem = torch.randn(5, 3), torch.randn(5, 3)
+    batch = torch.tensor([0, 0, 0, 1, 1])
+    y = torch.tensor([[3.0, math.nan], [math.nan, math.nan]])
+    t = torch.full((2,), 0.5)
+    x_out, e_out = GuidedDenoiser(_PropertyProbe(), 2.0)(pos, elem, torch.eye(3).expand(2, 3, 3), batch, t, y)
+    # structure 0: g = 3 - 1 = 2 given, -2 unset -> x: 3 * 2 pos - 2 * (-2) pos = 10 pos; e: elem + 3 * 2 - 2 * (-2)
+    assert torch.allclose(x_out[:3], 10 * pos[:3]) and torch.allclose(e_out[:3], elem[:3] + 10)
+    # structure 1: nothing given, passed through: g = -2
+    assert torch.allclose(x_out[3:], -2 * pos[3:]) and torch.allclose(e_out[3:], elem[3:] - 2)
+    x0, e0 = GuidedDenoiser(_PropertyProbe(), 0.0)(pos, elem, torch.eye(3).expand(2, 3, 3), batch, t, y)
+    assert torch.equal(x0[:3], 2 * pos[:3]) and torch.equal(e0[:3], elem[:3] + 2)
+
+
+def test_guidance_reaches_the_sampler_only_with_a_target():
+    plain = sampling.generate(_model(), 1, 3, 9.0, device="cpu", seed=2, properties={"shear_modulus": 35.0})
+    zero = sampling.generate(_model(), 1, 3, 9.0, device="cpu", seed=2, properties={"shear_modulus": 35.0},
+                             guidance=0.0)
+    guided = sampling.generate(_model(), 1, 3, 9.0, device="cpu", seed=2, properties={"shear_modulus": 35.0},
+                               guidance=2.0)
+    free = sampling.generate(_model(), 1, 3, 9.0, device="cpu", seed=2, guidance=2.0)
+    free_plain = sampling.generate(_model(), 1, 3, 9.0, device="cpu", seed=2)
+    assert np.array_equal(plain[0].positions, zero[0].positions)
+    assert not np.allclose(plain[0].positions[:5], guided[0].positions[:5])
+    assert np.array_equal(free[0].positions, free_plain[0].positions)  # no target: nothing to guide
+    assert guided[0].info["guidance"] == 2.0 and free[0].info["guidance"] == 0.0 and plain[0].info["guidance"] == 0.0
+
+
+@pytest.mark.parametrize("guidance", [-1.0, math.nan, 11.0, "2"])
+def test_bad_guidance_is_refused(guidance):
+    with pytest.raises(UserError, match="guidance must be a number from 0"):
+        sampling.generate(_model(), 1, 1, 9.0, device="cpu", guidance=guidance)

@@ -48,6 +48,9 @@ def generate_command(
                               show_default=False),
     grid_power: float = typer.Option(1.0, help="Sampling grid t_k = (1 - k/steps)^P: 1 = uniform steps (the "
                                      "paper's); 1.5-3 = shorter steps near t = 0, where bonds form."),
+    guidance: float = typer.Option(0.0, help="Classifier-free guidance weight w: (1 + w) conditional - w "
+                                   "unconditional output, when a --property is given (0 = none, the "
+                                   "paper's; doubles the cost of a step)."),
     n: int = typer.Option(1, help="Number of structures."),
     seed: int = typer.Option(0, help="Random seed (same seed, same structures on one device)."),
     cell: str = typer.Option("", help="Cell edge in Å (cubic) or 'a,b,c'; default: the first training cell."),
@@ -85,7 +88,7 @@ def generate_command(
         bars[0].update(done - bars[0].n)
 
     structures = generate(model, n, steps, cell_value, rho_max or None, props, device=device, seed=seed,
-                          progress=progress, batch_size=batch_size or None, grid_power=grid_power)
+                          progress=progress, batch_size=batch_size or None, grid_power=grid_power, guidance=guidance)
     for bar in bars:
         bar.close()
     out.parent.mkdir(parents=True, exist_ok=True)

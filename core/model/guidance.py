@@ -1,0 +1,46 @@
+"""Classifier-free guidance at sampling time: push the denoiser's output further along what the
+given properties change.
+
+``(1 + w) f(M_t, y) - w f(M_t, unset)`` (Ho and Salimans 2022; AMDEN's form, SPEC §8, with w = 1).
+The AMShortcut paper samples without guidance (w = 0, our default): its flexible embedding
+conditions a single network, and "unset" is the null embedding ``PropertyEmbedding`` draws for a
+missing value. Guidance needs that null embedding to be a *trained* input, i.e. a model trained
+with property dropout (``TrainConfig.property_dropout``); without it the unconditional half is
+off-distribution. Why it exists here: on a-SiO2 our networks barely change their output when the
+property values change (docs/model.md, "Session 9"); guidance amplifies that small difference.
+One guided call is one network call on a doubled batch (conditional and unconditional halves).
+"""
+
+import torch
+from torch import nn
+
+
+class GuidedDenoiser(nn.Module):
+    """A denoiser whose outputs are ``(1 + weight) * conditional - weight * unconditional``.
+
+    Same call as ``core.model.Denoiser`` (frameworks call it like the network). Structures with
+    no property given are passed through unguided (their two halves would be the same model).
+    """
+
+    def __init__(self, network: nn.Module, weight: float):
+        super().__init__()
+        self.network, self.weight = network, float(weight)
+        self.cfg = network.cfg
+
+    def forward(self, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
+        if self.weight == 0.0 or y is None or y.shape[-1] == 0 or not (~torch.isnan(y)).any():
+            return self.network(pos, elem, cell, batch, t, y, dt, graph)
+        n_structures, n_atoms = cell.shape[0], pos.shape[0]
+        unset = torch.full_like(y, float("nan"))
+        both = (torch.cat([pos, pos]), torch.cat([elem, elem]), torch.cat([cell, cell]),
+                torch.cat([batch, batch + n_structures]), torch.cat([t, t]), torch.cat([y, unset]),
+                None if dt is None else torch.cat([dt, dt]))
+        if graph is not None:
+            (row, col), shift = graph
+            graph = ((torch.cat([row, row + n_atoms]), torch.cat([col, col + n_atoms])), torch.cat([shift, shift]))
+        x_out, e_out = self.network(*both, graph=graph)
+        guided = (~torch.isnan(y)).any(-1)[batch].unsqueeze(-1)  # (N, 1): a property of its structure given
+        w = self.weight
+        x_cond, e_cond = x_out[:n_atoms], e_out[:n_atoms]
+        return (torch.where(guided, (1 + w) * x_cond - w * x_out[n_atoms:], x_cond),
+                torch.where(guided, (1 + w) * e_cond - w * e_out[n_atoms:], e_cond))
