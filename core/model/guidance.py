@@ -8,7 +8,8 @@ missing value. Guidance needs that null embedding to be a *trained* input, i.e. 
 with property dropout (``TrainConfig.property_dropout``); without it the unconditional half is
 off-distribution. Why it exists here: on a-SiO2 our networks barely change their output when the
 property values change (docs/model.md, "Session 9"); guidance amplifies that small difference.
-One guided call is one network call on a doubled batch (conditional and unconditional halves).
+Measured in session 12, it is too small for that: w = 2 and 5 do not steer G on the shipped a-SiO2
+model (BENCHMARKS.md, inverse design, session 12). One guided call is one network call on a doubled batch (conditional and unconditional halves).
 """
 
 import torch
