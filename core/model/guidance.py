@@ -19,7 +19,8 @@ from torch import nn
 class GuidedDenoiser(nn.Module):
     """A denoiser whose outputs are ``(1 + weight) * conditional - weight * unconditional``.
 
-    Same call as ``core.model.Denoiser`` (frameworks call it like the network). Structures with
+    Same call as ``core.model.Denoiser`` (frameworks call it like the network); a precomputed
+    ``graph`` is used only when nothing is guided (no caller passes one today). Structures with
     no property given are passed through unguided (their two halves would be the same model).
     """
 
@@ -29,18 +30,16 @@ class GuidedDenoiser(nn.Module):
         self.cfg = network.cfg
 
     def forward(self, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
-        if self.weight == 0.0 or y is None or y.shape[-1] == 0 or not (~torch.isnan(y)).any():
+        given = None if y is None or y.shape[-1] == 0 else (~torch.isnan(y)).any(-1)  # (B,): a property given
+        if self.weight == 0.0 or given is None or not given.any():
             return self.network(pos, elem, cell, batch, t, y, dt, graph)
         n_structures, n_atoms = cell.shape[0], pos.shape[0]
         unset = torch.full_like(y, float("nan"))
         both = (torch.cat([pos, pos]), torch.cat([elem, elem]), torch.cat([cell, cell]),
                 torch.cat([batch, batch + n_structures]), torch.cat([t, t]), torch.cat([y, unset]),
                 None if dt is None else torch.cat([dt, dt]))
-        if graph is not None:
-            (row, col), shift = graph
-            graph = ((torch.cat([row, row + n_atoms]), torch.cat([col, col + n_atoms])), torch.cat([shift, shift]))
-        x_out, e_out = self.network(*both, graph=graph)
-        guided = (~torch.isnan(y)).any(-1)[batch].unsqueeze(-1)  # (N, 1): a property of its structure given
+        x_out, e_out = self.network(*both)  # the doubled batch builds its own neighbour list
+        guided = given[batch].unsqueeze(-1)  # (N, 1)
         w = self.weight
         x_cond, e_cond = x_out[:n_atoms], e_out[:n_atoms]
         return (torch.where(guided, (1 + w) * x_cond - w * x_out[n_atoms:], x_cond),
