@@ -8,7 +8,8 @@ so a resumed run continues exactly where it stopped.
 
 Files in ``out``: ``config.json`` + ``weights.pt`` (the EMA network, a loadable checkpoint),
 ``train_state.pt`` (raw weights, EMA, optimiser, step, RNG; tensors only),
-``train_config.json`` and ``log.jsonl`` (one JSON line per log/validation event).
+``train_config.json`` and ``log.jsonl`` (one JSON line per log/validation event, and one per resume
+naming the flags that changed, ``{"step", "resumed", "changed": {flag: [before, after]}}``).
 """
 
 from __future__ import annotations
@@ -306,6 +307,10 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self._trim_log()
+        changed = {key: [saved[key], value] for key, value in asdict(self.cfg).items()
+                   if key in saved and saved[key] != value and key not in ("out", "progress")}
+        # train_config.json keeps only the latest flags: the log keeps each phase's changes
+        self._log({"step": self.step, "resumed": True, "changed": changed})
         torch.set_rng_state(state["rng"][self.rank].cpu())
 
     def _save(self):

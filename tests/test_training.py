@@ -220,6 +220,9 @@ def test_cli_train_resume_and_generate(tmp_path, capsys, one_thread):
     assert config["training"]["step"] == 3 and config["model"]["distance_rbf"] == 4
     assert config["training"]["train_config"]["ema_decay"] == 0.99
     assert config["training"]["train_config"]["property_dropout"] == 0.3
+    resumes = [rec for rec in log if rec.get("resumed")]  # each phase's changed flags stay on record
+    assert resumes == [{"step": 2, "resumed": True,
+                        "changed": {"steps": [2, 3], "ema_decay": [0.999, 0.99], "property_dropout": [0.0, 0.3]}}]
     with pytest.raises(SystemExit) as exc:
         main(args + ["--steps", "4", "--ema-decay", "1.5"])
     assert exc.value.code == 2 and "--ema-decay must be in [0, 1)" in capsys.readouterr().err
