@@ -15,6 +15,7 @@ naming the flags that changed, ``{"step", "resumed", "changed": {flag: [before, 
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
 import os
@@ -448,11 +449,26 @@ class Trainer:
         bar.close()
         return history
 
+    def close(self):
+        """End distributed training cleanly (a no-op in one process).
+
+        The DDP wrapper's reducer holds the process group, so ``destroy_process_group`` alone
+        leaves gloo's worker threads alive until interpreter teardown, where they were
+        destroyed unjoined in ~7 % of two-rank runs ("terminate called without an active
+        exception", SIGABRT after training had finished). Drop the wrapper, wait for every
+        rank, then destroy the group while the interpreter is whole.
+        """
+        if self.world == 1 or not dist.is_initialized():
+            return
+        self.ddp = self.model
+        gc.collect()
+        dist.barrier()
+        dist.destroy_process_group()
+
 
 def train(cfg: TrainConfig, resume: bool = False):
     """Train (or resume) a model; returns the Trainer (its ``out`` holds the checkpoint)."""
     trainer = Trainer(cfg, resume=resume)
     trainer.run()
-    if trainer.world > 1:
-        dist.destroy_process_group()
+    trainer.close()
     return trainer

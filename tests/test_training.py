@@ -249,8 +249,9 @@ flat = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
 gathered = [torch.zeros_like(flat) for _ in range(2)]
 dist.all_gather(gathered, flat)
 if trainer.rank == 0:
-    print("MAXDIFF", float((gathered[0] - gathered[1]).abs().max()), "STEP", trainer.step)
-dist.destroy_process_group()
+    print("MAXDIFF", float((gathered[0] - gathered[1]).abs().max()), "STEP", trainer.step, flush=True)
+trainer.close()
+import os; os.write(1, f"CLOSED {trainer.rank} {dist.is_initialized()}\\n".encode())  # one atomic write
 """
 
 
@@ -270,4 +271,7 @@ def test_ddp_two_gloo_processes_stay_in_sync(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("MAXDIFF"))
     assert float(line.split()[1]) == 0.0 and line.split()[3] == "3", line
+    # Trainer.close() tore the group down on both ranks before exit (no gloo teardown abort)
+    assert sorted(ln for ln in proc.stdout.splitlines() if ln.startswith("CLOSED")) == \
+        ["CLOSED 0 False", "CLOSED 1 False"], proc.stdout
     assert (Path(cfg.out) / "weights.pt").is_file()
