@@ -74,6 +74,7 @@ class TrainConfig:
     sigma_x_power: float = 1.0
     sigma_e: float = 0.0
     sc_fraction: float = 0.25
+    sc_level_power: float = 0.0  # L_SC level d drawn with probability ~ (2d)^power (0 = uniform); may change on resume
     sc_units: str = "noise"  # L_SC in noise units (as L_SDE) or drift units (SPEC §2); see FrameworkConfig
     ghost_target: str = "noise"  # ghosts' position target: their noise, or its mean 0; see FrameworkConfig
     t_power: float = 1.0
@@ -237,6 +238,7 @@ class Trainer:
         schedule.sigma_x_max = cfg.sigma_x_max
         schedule.sigma_x_power = cfg.sigma_x_power
         schedule.sc_fraction = cfg.sc_fraction
+        schedule.sc_level_power = cfg.sc_level_power
         schedule.sc_units = cfg.sc_units
         schedule.ghost_target = cfg.ghost_target
         schedule.t_power = cfg.t_power
@@ -308,8 +310,9 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self._trim_log()
-        changed = {key: [saved[key], value] for key, value in asdict(self.cfg).items()
-                   if key in saved and saved[key] != value and key not in ("out", "progress")}
+        before = {key: saved.get(key, value) for key, value in asdict(defaults).items()}  # old configs: defaults
+        changed = {key: [before[key], value] for key, value in asdict(self.cfg).items()
+                   if before[key] != value and key not in ("out", "progress")}
         # train_config.json keeps only the latest flags: the log keeps each phase's changes
         self._log({"step": self.step, "resumed": True, "changed": changed})
         torch.set_rng_state(state["rng"][self.rank].cpu())

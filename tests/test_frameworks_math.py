@@ -338,6 +338,30 @@ def test_training_time_density():
         assert t.mean().item() == pytest.approx(mean, abs=0.003)
 
 
+@pytest.mark.parametrize("power", [0.0, 0.5, 1.0])
+def test_self_consistency_levels_are_drawn_with_probability_proportional_to_2d_to_the_power(power):
+    """sc_level_power p: level d is drawn with probability (2d)^p / sum (2d')^p. The default levels
+    2d = 1/64 ... 1 are powers of two, so p = 1 gives the top level 64/127 and p = 0.5 gives it
+    8/(sum_k 2^(k/2), k = 0..6) = 0.3212; p = 0 is uniform and keeps the old draw (same RNG use)."""
+    framework = AMShortcut(FrameworkConfig(name="shortcut", sc_level_power=power))
+    levels = torch.tensor(framework.config.sc_dt)
+    expected = {0.0: torch.full((7,), 1 / 7), 1.0: 2.0 ** torch.arange(7.0) / 127}.get(
+        power, 2.0 ** (torch.arange(7.0) / 2) / sum(2.0 ** (k / 2) for k in range(7)))
+    assert framework.level_probabilities().float() == pytest.approx(expected, abs=1e-6)
+    if power == 0.5:
+        assert float(framework.level_probabilities()[-1]) == pytest.approx(0.3212, abs=1e-4)
+    torch.manual_seed(0)
+    d = framework.sample_sc_dt(140_000, "cpu")
+    counts = torch.stack([(d == level).sum() for level in levels]).double()
+    assert counts.sum() == len(d)
+    assert (counts / len(d)).float() == pytest.approx(expected, abs=0.004)
+    if power == 0.0:
+        torch.manual_seed(1)
+        uniform = levels[torch.randint(7, (50,))]
+        torch.manual_seed(1)
+        assert torch.equal(framework.sample_sc_dt(50, "cpu"), uniform)
+
+
 def test_ghost_mean_target_is_the_conditional_mean_of_a_uniform_ghosts_noise():
     """ghost_target = "mean" replaces a ghost's position target by 0, which is exactly
     E[eps | x_t] for an atom at a uniform random position (how ghosts are padded): checked by

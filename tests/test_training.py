@@ -199,6 +199,13 @@ def test_resume_trims_the_log_and_refuses_another_schedule(tmp_path, one_thread)
     resumed.run()
     steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines() if "loss" in line]
     assert steps == sorted(set(steps)) and steps[-1] == 5
+    # a flag that the saved train_config.json predates is logged as a change from its default
+    saved = json.loads((out / "train_config.json").read_text())
+    del saved["sc_level_power"]
+    (out / "train_config.json").write_text(json.dumps(saved))
+    Trainer(_config(tmp_path, steps=6, log_every=1, sc_level_power=0.5), resume=True)
+    last = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    assert last == {"step": 5, "resumed": True, "changed": {"steps": [5, 6], "sc_level_power": [0.0, 0.5]}}
     with pytest.raises(UserError, match="sigma_x_power was 1.0"):
         Trainer(_config(tmp_path, steps=6, sigma_x_power=2.0), resume=True)
     with pytest.raises(UserError, match="distance_rbf was 0"):
@@ -212,23 +219,29 @@ def test_cli_train_resume_and_generate(tmp_path, capsys, one_thread):
             "--width", "16", "--layers", "1", "--vector-channels", "2", "--cutoff", "4", "--val-every", "2",
             "--val-steps", "1", "--ckpt-every", "2", "--properties", "shear_modulus", "--distance-rbf", "4"]
     main(args + ["--steps", "2"])
-    # the EMA decay and the property dropout may change on resume
-    main(args + ["--steps", "3", "--resume", "--ema-decay", "0.99", "--property-dropout", "0.3"])
+    # the EMA decay, the property dropout and the self-consistency level power may change on resume
+    main(args + ["--steps", "3", "--resume", "--ema-decay", "0.99", "--property-dropout", "0.3",
+                 "--sc-level-power", "0.5"])
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any("val_rdf_1" in rec for rec in log) and log[-1]["step"] == 3
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["step"] == 3 and config["model"]["distance_rbf"] == 4
     assert config["training"]["train_config"]["ema_decay"] == 0.99
     assert config["training"]["train_config"]["property_dropout"] == 0.3
+    assert config["schedule"]["sc_level_power"] == 0.5
     resumes = [rec for rec in log if rec.get("resumed")]  # each phase's changed flags stay on record
     assert resumes == [{"step": 2, "resumed": True,
-                        "changed": {"steps": [2, 3], "ema_decay": [0.999, 0.99], "property_dropout": [0.0, 0.3]}}]
+                        "changed": {"steps": [2, 3], "ema_decay": [0.999, 0.99], "property_dropout": [0.0, 0.3],
+                                    "sc_level_power": [0.0, 0.5]}}]
     with pytest.raises(SystemExit) as exc:
         main(args + ["--steps", "4", "--ema-decay", "1.5"])
     assert exc.value.code == 2 and "--ema-decay must be in [0, 1)" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(args + ["--steps", "4", "--property-dropout", "1"])
     assert exc.value.code == 2 and "--property-dropout must be in [0, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--steps", "4", "--sc-level-power", "-1"])
+    assert exc.value.code == 2 and "--sc-level-power must be between 0 and 4" in capsys.readouterr().err
     gen = tmp_path / "gen.extxyz"
     main(["generate", "--checkpoint", str(out), "--steps", "2", "--n", "2", "--out", str(gen),
           "--property", "shear_modulus=33"])

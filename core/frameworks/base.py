@@ -69,6 +69,9 @@ class FrameworkConfig:
     ode_x_scale: unit (Å) of the Material ODE network's position output.
     sc_dt: shortcut step sizes d for L_SC (the target is built from two steps of d and
         trained at 2d; all 2d <= 1).
+    sc_level_power: a level d is drawn for L_SC with probability proportional to (2d)^power;
+        0 (the default, Frans et al.'s) draws the levels uniformly, > 0 trains the large
+        steps (the one- and two-step maps) more often.
     sc_units: units of L_SC. "noise" (the default, as trained before session 5): the drifts
         divided by their scale (power sigma_max t^(power-1) for positions, pi/2 for
         elements), like L_SDE;
@@ -93,6 +96,7 @@ class FrameworkConfig:
     ode_x_scale: float = 4.0
     sc_fraction: float = 0.25
     sc_dt: list = field(default_factory=lambda: [2.0**-k for k in range(7, 0, -1)])
+    sc_level_power: float = 0.0
     sc_units: str = "noise"
     ghost_target: str = "noise"
     allow_prior_mismatch: bool = False

@@ -56,6 +56,20 @@ class AMShortcut(MaterialSDE):
         untrained input."""
         return torch.where(d <= min(self.config.sc_dt), torch.zeros_like(d), d)
 
+    def level_probabilities(self):
+        """Probability of each level of ``sc_dt`` in L_SC: proportional to (2d)^sc_level_power."""
+        trained = 2 * torch.tensor(self.config.sc_dt, dtype=torch.float64)
+        weights = trained ** self.config.sc_level_power
+        return weights / weights.sum()
+
+    def sample_sc_dt(self, n, device):
+        """Half step sizes d (n,) for L_SC; uniform over ``sc_dt`` unless ``sc_level_power`` > 0."""
+        choices = torch.tensor(self.config.sc_dt, device=device)
+        if self.config.sc_level_power == 0:  # the uniform draw, bit-identical to runs before the option
+            return choices[torch.randint(len(choices), (n,), device=device)]
+        index = torch.multinomial(self.level_probabilities().float(), n, replacement=True)
+        return choices[index.to(device)]
+
     def sc_weights(self, t):
         """Per-structure weights (positions, elements) that put L_SC in ``config.sc_units``
         for start times t (B,): (1, 1) in noise units, (drift_scale(t)^2, (pi/2)^2) in drift units."""
@@ -85,8 +99,7 @@ class AMShortcut(MaterialSDE):
             loss, loss_x, loss_e = self.denoising_loss(out_x, out_e, eps_x, v, data.batch, n)
             return loss, {"loss": loss.item(), "loss_x": loss_x.item(), "loss_e": loss_e.item()}
 
-        choices = torch.tensor(self.config.sc_dt, device=device)
-        d = choices[torch.randint(len(choices), (n,), device=device)]
+        d = self.sample_sc_dt(n, device)
         t_sc = 2 * d + (1 - 2 * d) * torch.rand(n, device=device)
         start, _, _ = self.noisy(data, t_sc)
         teacher = model if target_model is None else target_model
