@@ -48,8 +48,8 @@ def train_command(
                                               "2 = time warp toward low noise, for few-step sampling)."),
     sc_fraction: float = typer.Option(0.25, help="Share of batches with the self-consistency loss (shortcut)."),
     sc_level_power: float = typer.Option(0.0, help="Self-consistency levels: step size 2d is drawn with probability "
-                                                   "~ (2d)^power (0 = uniform, as Frans et al.; 0.5 trains the 1- and "
-                                                   "2-step maps about twice as often; may change on --resume)."),
+                                                   "~ (2d)^power (0 = uniform, as Frans et al.; 0.5 trains the 1-step map "
+                                                   "2.3x and the 2-step map 1.6x as often; may change on --resume)."),
     sc_units: str = typer.Option("noise", help="Units of the self-consistency loss: 'noise' (as L_SDE) or 'drift' "
                                                "(SPEC's |u - target|^2 in Å per unit time; weights big jumps "
                                                "by drift_scale(t)^2)."),
