@@ -299,10 +299,11 @@ class Trainer:
             raise UserError(f"cannot resume: {path} does not exist")
         saved = json.loads((self.out / "train_config.json").read_text())
         defaults = TrainConfig(framework=self.cfg.framework, data=self.cfg.data, out=self.cfg.out)
+        # the saved flags; a key the saved config predates counts as its default
+        before = {key: saved.get(key, value) for key, value in asdict(defaults).items()}
         for key in RESUME_MUST_MATCH:
-            before = saved.get(key, getattr(defaults, key))  # configs written before the key existed
-            if before != getattr(self.cfg, key):
-                raise UserError(f"cannot resume: {key} was {before!r} in {self.out}, now {getattr(self.cfg, key)!r} "
+            if before[key] != getattr(self.cfg, key):
+                raise UserError(f"cannot resume: {key} was {before[key]!r} in {self.out}, now {getattr(self.cfg, key)!r} "
                                 f"(pass the run's original value; see {self.out / 'train_config.json'})")
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
@@ -310,7 +311,6 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self._trim_log()
-        before = {key: saved.get(key, value) for key, value in asdict(defaults).items()}  # old configs: defaults
         changed = {key: [before[key], value] for key, value in asdict(self.cfg).items()
                    if before[key] != value and key not in ("out", "progress")}
         # train_config.json keeps only the latest flags: the log keeps each phase's changes
