@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     from core.datasets import load_dataset
     from core.frameworks.periodic import wrap
     from core.metrics import curve_rmsd, rdf
-    from core.sample import GHOST, MaterialSample, collate
+    from core.material import GHOST, MaterialSample, collate
     from core.training import to_state
 
     torch.set_num_threads(args.threads)

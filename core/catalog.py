@@ -24,7 +24,8 @@ from core.errors import UserError
 SYSTEMS = ("a-Si", "a-SiO2")
 """The material systems this project ships (listed first, in this order)."""
 FRAMEWORKS = ("shortcut", "sde", "ode")
-"""Framework directory names: AMShortcut, Material SDE, Material ODE."""
+"""Framework names (also the checkpoint directory names): AMShortcut, Material SDE, Material ODE.
+The one list of them; ``core.frameworks`` maps each to its class."""
 FRAMEWORK_ALIASES = {"amshortcut": "shortcut", "material-sde": "sde", "material-ode": "ode"}
 FRAMEWORK_LABELS = {"shortcut": "AMShortcut", "sde": "Material SDE", "ode": "Material ODE"}
 DEFAULT_STEPS = {"shortcut": 5, "sde": 100, "ode": 25}

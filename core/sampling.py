@@ -17,8 +17,8 @@ import torch
 
 from core.errors import UserError
 from core.frameworks.periodic import wrap
+from core.material import GHOST, MaterialSample, ghost_count_total
 from core.model import DenoiserConfig, GuidedDenoiser
-from core.sample import GHOST, MaterialSample, ghost_count_total
 
 PRIOR_MISMATCH_ERROR = 0.05
 """Refuse cells whose t = 1 marginal has a Fourier modulation above this (positions visibly non-uniform)."""

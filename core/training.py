@@ -31,9 +31,9 @@ from torch.nn.parallel import DistributedDataParallel
 from core.checkpoint import Checkpoint, save_checkpoint
 from core.errors import UserError
 from core.frameworks import State, default_config, make_framework
+from core.material import GHOST, MaterialSample, collate
 from core.model import Denoiser, DenoiserConfig
 from core.model.denoiser import mean_neighbour_weight
-from core.sample import GHOST, MaterialSample, collate
 
 
 @dataclass
@@ -119,7 +119,7 @@ def load_structures(data: str, split: str | None):
         from core.datasets import load_dataset
 
         return load_dataset(path, split=split)
-    from core.sample import read_structures
+    from core.material import read_structures
 
     return read_structures(path)
 
@@ -138,7 +138,7 @@ def property_stats(samples, names):
 
 
 def to_state(batch, n_classes, normalise, device):
-    """torch-geometric batch from ``core.sample.collate`` -> framework ``State`` (one-hot elements)."""
+    """torch-geometric batch from ``core.material.collate`` -> framework ``State`` (one-hot elements)."""
     elem = torch.nn.functional.one_hot(batch.element, n_classes).float()
     return State(batch.pos.to(device), elem.to(device), batch.cell.to(device), batch.batch.to(device),
                  normalise(batch.y).to(device))

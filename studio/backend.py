@@ -154,8 +154,8 @@ class CoreBackend:
         return curve_rmsd(generated, reference)
 
     def density(self, atoms) -> float:
-        """Number density of real atoms in atoms/Å^3 (`core.sample.MaterialSample`)."""
-        from core.sample import MaterialSample
+        """Number density of real atoms in atoms/Å^3 (`core.material.MaterialSample`)."""
+        from core.material import MaterialSample
 
         return MaterialSample.from_atoms(atoms).density
 
@@ -174,7 +174,7 @@ class CoreBackend:
         return float(shear_modulus(atoms))
 
     def write_extxyz(self, path: Path, structures) -> None:
-        """Write structures to extxyz with `core.sample.write_structures`."""
-        from core.sample import write_structures
+        """Write structures to extxyz with `core.material.write_structures`."""
+        from core.material import write_structures
 
         write_structures(path, structures)

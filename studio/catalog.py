@@ -7,12 +7,10 @@ module only binds it to the studio's names. `ASSETS` is fixed at import from
 
 from __future__ import annotations
 
-from core.catalog import SYSTEMS, PropertyRange, assets_root, data_dir
-from core.catalog import CheckpointInfo as Checkpoint
+from core.catalog import SYSTEMS, CheckpointInfo, PropertyRange, assets_root, data_dir, read_checkpoint_info
 from core.catalog import available_checkpoints as discover
-from core.catalog import read_checkpoint_info as read_checkpoint
 
 ASSETS = assets_root()
 """Shipped checkpoints and data; `AMSHORTCUT_ASSETS` points the studio at another tree."""
 
-__all__ = ["ASSETS", "SYSTEMS", "Checkpoint", "PropertyRange", "data_dir", "discover", "read_checkpoint"]
+__all__ = ["ASSETS", "SYSTEMS", "CheckpointInfo", "PropertyRange", "data_dir", "discover", "read_checkpoint_info"]

@@ -13,7 +13,7 @@ import io
 import param
 from panel.custom import JSComponent
 
-GHOST = 0  # core.sample.GHOST; repeated so that drawing never imports the model stack
+GHOST = 0  # core.material.GHOST; repeated so that drawing never imports the model stack
 
 
 def atoms_to_pdb(atoms) -> str:

@@ -85,7 +85,7 @@ class Results(param.Parameterized):
         self.table = table
 
     def export(self, backend, which: str = "all") -> bytes:
-        """extxyz bytes of all structures or only the selected one (via `core.sample`)."""
+        """extxyz bytes of all structures or only the selected one (via `core.material`)."""
         frames = self.structures if which == "all" else [self.current]
         frames = [f for f in frames if f is not None]
         if not frames:

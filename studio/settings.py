@@ -8,7 +8,7 @@ import numpy as np
 import param
 
 from core.catalog import FRAMEWORK_LABELS, default_steps
-from studio.catalog import Checkpoint, PropertyRange
+from studio.catalog import CheckpointInfo, PropertyRange
 
 STEP_CHOICES = [1, 2, 4, 5, 10, 25, 50, 100, 250]
 GRID_CHOICES = {"uniform (paper)": 1.0, "finer near the end, t^2": 2.0, "finest near the end, t^3": 3.0}
@@ -49,7 +49,7 @@ class PropertyTarget(param.Parameterized):
         return f"{self.name} (training data: {self.low:.4g} – {self.high:.4g})"
 
 
-def training_cell_edge(ckpt: Checkpoint | None) -> float | None:
+def training_cell_edge(ckpt: CheckpointInfo | None) -> float | None:
     """Cube edge (Å, to 0.5 Å, within CELL_BOUNDS) of the volume of the checkpoint's recorded
     training cell; None when the checkpoint records none."""
     cell = ((ckpt.config or {}).get("training") or {}).get("cell") if ckpt else None
@@ -82,7 +82,7 @@ class GenerationSettings(param.Parameterized):
     targets = param.List(default=[], item_type=PropertyTarget, doc="Conditioning properties")
     revision = param.Integer(default=0, doc="Bumped when any target changes, so views can depend on it")
 
-    def __init__(self, catalog: dict[str, dict[str, Checkpoint]], **params):
+    def __init__(self, catalog: dict[str, dict[str, CheckpointInfo]], **params):
         self.catalog = catalog
         super().__init__(**params)
         self.param.system.objects = list(catalog) or ["a-Si", "a-SiO2"]
@@ -115,7 +115,7 @@ class GenerationSettings(param.Parameterized):
         self.revision += 1
 
     @property
-    def checkpoint(self) -> Checkpoint | None:
+    def checkpoint(self) -> CheckpointInfo | None:
         return self.catalog.get(self.system, {}).get(self.framework) if self.framework else None
 
     @property

@@ -125,5 +125,5 @@ class FakeBackend:
         return 31.5
 
     def write_extxyz(self, path, structures):
-        from core.sample import write_structures
+        from core.material import write_structures
         write_structures(path, structures)

@@ -205,7 +205,7 @@ def assets(si, tmp_path, monkeypatch):
 
 
 def test_generate_uses_the_shipped_checkpoint_by_default(assets, tmp_path):
-    from core.sample import read_structures
+    from core.material import read_structures
 
     assert shipped_checkpoint("a-Si", "AMShortcut") == assets / "checkpoints" / "a-Si" / "shortcut"
     assert list(available_checkpoints()["a-Si"]) == ["shortcut"]
@@ -224,7 +224,7 @@ def test_generate_missing_shipped_checkpoint_lists_what_exists(assets, tmp_path,
 
 
 def test_generate_checkpoint_option_overrides_the_default(assets, si, tmp_path):
-    from core.sample import read_structures
+    from core.material import read_structures
 
     _, ckpts = si
     gen = tmp_path / "gen.extxyz"
@@ -244,7 +244,7 @@ def test_generate_a_sio2_starts_at_its_system_default_steps(assets, sio2, tmp_pa
     """A shipped a-SiO2 AMShortcut without --steps samples at SYSTEM_DEFAULT_STEPS (25), not the
     framework's 5; a property target reaches the output's info."""
     from core.catalog import SYSTEM_DEFAULT_STEPS
-    from core.sample import read_structures
+    from core.material import read_structures
 
     shutil.copytree(sio2, assets / "checkpoints" / "a-SiO2" / "shortcut")
     gen = tmp_path / "gen.extxyz"

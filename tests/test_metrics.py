@@ -10,6 +10,7 @@ from ase.geometry.analysis import Analysis
 from ase.neighborlist import NeighborList, neighbor_list
 
 import core.metrics.structures as metric_structures
+from core.material import MaterialSample
 from core.metrics import (
     MetricInputError,
     adf,
@@ -22,7 +23,6 @@ from core.metrics import (
     rmse,
     structure_rmsd,
 )
-from core.sample import MaterialSample
 
 CUBIC = np.diag([10.6, 10.6, 10.6])
 TRICLINIC = np.array([[11.0, 0.0, 0.0], [3.1, 11.2, 0.0], [-2.4, 1.9, 10.8]])

@@ -16,8 +16,8 @@ from ase.build import bulk
 from core.cli import main
 from core.errors import UserError
 from core.frameworks import default_config, make_framework
+from core.material import MaterialSample, collate, write_structures
 from core.model import Denoiser, DenoiserConfig
-from core.sample import MaterialSample, collate, write_structures
 from core.training import TrainConfig, Trainer, to_state
 
 TINY = dict(width=32, layers=2, vector_channels=4, cutoff=4.0)
@@ -66,7 +66,7 @@ def test_tiny_model_overfits_a_fixed_batch(tmp_path, one_thread, name, lr, steps
 
 
 def _read(path):
-    from core.sample import read_structures
+    from core.material import read_structures
 
     return read_structures(path)
 

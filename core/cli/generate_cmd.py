@@ -63,7 +63,7 @@ def generate_command(
 
     from core.catalog import default_steps, shipped_checkpoint
     from core.checkpoint import load_checkpoint
-    from core.sample import write_structures
+    from core.material import write_structures
     from core.sampling import generate
 
     model = load_checkpoint(checkpoint if checkpoint is not None else shipped_checkpoint(system, framework))

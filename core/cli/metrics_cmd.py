@@ -10,7 +10,7 @@ import typer
 
 from core.cli import app
 from core.errors import StructureFileError, UserError
-from core.sample import read_structures
+from core.material import read_structures
 
 
 def _curves(path: Path, structures, r_max: float, rdf_bins: int, adf_cutoff: float, adf_bins: int) -> dict:

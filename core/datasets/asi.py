@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from core.datasets.lammps import Lammps, pair_sw_si
+from core.lammps import Lammps, pair_sw_si
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from core.datasets.lammps import Lammps, pair_tersoff_sio
+from core.lammps import Lammps, pair_tersoff_sio
 from core.properties import ring_size_mean, shear_modulus
 
 R_COV = {"Si": 1.11, "O": 0.66}  # Å, as in the ring definition (ASE covalent radii)

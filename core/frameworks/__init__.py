@@ -1,11 +1,13 @@
 """Material ODE, Material SDE and AMShortcut behind one interface (``base.Framework``)."""
 
+from core.catalog import FRAMEWORKS
 from core.frameworks.base import Framework, FrameworkConfig, State
 from core.frameworks.ode import MaterialODE
 from core.frameworks.sde import MaterialSDE
 from core.frameworks.shortcut import AMShortcut
 
-FRAMEWORKS = {cls.name: cls for cls in (MaterialODE, MaterialSDE, AMShortcut)}
+_CLASSES = {cls.name: cls for cls in (AMShortcut, MaterialSDE, MaterialODE)}
+"""Framework class per name of ``core.catalog.FRAMEWORKS`` (the one list of names, kept light there)."""
 
 
 def default_config(name: str) -> FrameworkConfig:
@@ -16,7 +18,7 @@ def default_config(name: str) -> FrameworkConfig:
 
 
 def make_framework(config: FrameworkConfig) -> Framework:
-    return FRAMEWORKS[config.name](config)
+    return _CLASSES[config.name](config)
 
 
 __all__ = ["AMShortcut", "FRAMEWORKS", "Framework", "FrameworkConfig", "MaterialODE", "MaterialSDE",

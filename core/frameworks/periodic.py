@@ -1,7 +1,7 @@
 """Periodic-cell helpers for diffusion on positions: wrapping, minimum image, uniform
 prior and the wrapped-normal noise target.
 
-Cells follow ``core.sample``: rows are lattice vectors (Å), so Cartesian = fractional @ cell.
+Cells follow ``core.material``: rows are lattice vectors (Å), so Cartesian = fractional @ cell.
 Functions take the cells (B, 3, 3) and the structure index ``batch`` (N,) of every atom.
 """
 

@@ -10,7 +10,7 @@ import vesin
 from ase import Atoms
 
 from core.errors import UserError
-from core.sample import GHOST
+from core.material import GHOST
 
 CHUNK_ATOMS = 65_536  # atoms per batched histogram (256 structures of 256 atoms); bounds peak memory
 
@@ -23,7 +23,7 @@ def real_atoms(structures: Atoms | Iterable) -> list[Atoms]:
     """Return the structures as a list of fully periodic `ase.Atoms` without ghost atoms.
 
     Accepts one Atoms, an iterable of Atoms, or objects with a `to_atoms()` method
-    (e.g. `core.sample.MaterialSample`). Raises MetricInputError (a ValueError) for anything a
+    (e.g. `core.material.MaterialSample`). Raises MetricInputError (a ValueError) for anything a
     periodic metric cannot use: no cell volume, non-periodic directions, NaN positions,
     no real atoms.
     """

