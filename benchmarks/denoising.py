@@ -15,7 +15,7 @@ rho_max), each printed as a table:
    the uniform ``--steps`` grid (only the steps below t0): RDF RMSD and real atoms per species.
    The t0 at which the RDF RMSD jumps is the noise level the network cannot undo.
 
-    .venv/bin/python benchmarks/denoising.py assets/training/a-SiO2-sde-rbf --system a-SiO2
+    .venv/bin/python benchmarks/denoising.py assets/checkpoints/a-Si/sde --system a-Si
 """
 
 from __future__ import annotations
@@ -24,12 +24,9 @@ import argparse
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from core.errors import UserError  # noqa: E402
+from core.errors import UserError
 
 JITTER = (0.01, 0.02, 0.05, 0.1, 0.2)
 EPS_TIMES = (0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5)
@@ -54,7 +51,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from benchmarks.protocol import species_counts
+    from core.acceptance import species_counts
     from core.catalog import data_dir
     from core.checkpoint import load_checkpoint
     from core.datasets import load_dataset

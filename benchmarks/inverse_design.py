@@ -26,8 +26,10 @@ output states N). A shear modulus costs seconds to minutes of CPU per structure.
     .venv/bin/python benchmarks/inverse_design.py --checkpoint runs/sio2-all \\
         --target-checkpoint runs/sio2-G --target-checkpoint runs/sio2-ring
 
-Writes benchmarks/results/inverse_<system>.{csv,json} (+ _samples.csv, .png) and prints a
-markdown table.
+Writes inverse_<system>[_<tag>].{csv,json} (+ _samples.csv, .png) to --out-dir and prints a
+markdown table. The default directory is outside the repository
+(``core.benchmarking.default_results_dir``); a result that BENCHMARKS.md reports is recorded
+with ``--out-dir benchmarks/results``.
 """
 
 from __future__ import annotations
@@ -38,13 +40,10 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks import _shared  # noqa: E402
-from core.errors import UserError  # noqa: E402
+from core import benchmarking as bench
+from core.errors import UserError
 
 PAPER_RANGES = {"shear_modulus": (10.0, 50.0), "ring_size_mean": (4.0, 6.0)}
 """Target sweeps of the paper's Table 2 (GPa; Si atoms per ring)."""
@@ -79,13 +78,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out-dir", default=str(_shared.RESULTS))
+    p.add_argument("--out-dir", type=Path, default=None,
+                   help="results directory (default $AMSHORTCUT_RESULTS or ~/.cache/amshortcut/benchmarks; "
+                        "benchmarks/results to record a result in the repository)")
     p.add_argument("--tag", default="")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     if args.n < 1:
         raise UserError("--n must be at least 1")
+    args.out_dir = args.out_dir or bench.default_results_dir()
     return args
 
 
@@ -191,7 +193,7 @@ def run(models, steps, ranges, args, calc) -> tuple[list[dict], list[dict]]:
                 achieved = []
                 for k, target in enumerate(targets):
                     condition = {} if label == "None" else {prop: float(target)}
-                    (atoms,), dt = _shared.timed_generate(model, 1, n_s, cell, condition,
+                    (atoms,), dt = bench.timed_generate(model, 1, n_s, cell, condition,
                                                           seed=args.seed + k, device=args.device,
                                                           rho_max=args.rho_max or None,
                                                           grid_power=args.grid_power, guidance=args.guidance)
@@ -240,11 +242,11 @@ def table(rows, steps) -> str:
         line = [str(n_s)]
         for p, m in columns:
             r = next((r for r in rows if (r["property"], r["model"], r["n_s"]) == (p, m, n_s)), None)
-            line.append(f"{_shared.fmt(r['mae'], 3)} / {_shared.fmt(r['rmse'], 3)} / {_shared.fmt(r['mape'], 3)}%"
-                        f" (slope {_shared.fmt(r['slope'], 2)})"
+            line.append(f"{bench.fmt(r['mae'], 3)} / {bench.fmt(r['rmse'], 3)} / {bench.fmt(r['mape'], 3)}%"
+                        f" (slope {bench.fmt(r['slope'], 2)})"
                         + (f" ({r['n']} of {r['n'] + r['n_missing']})" if r["n_missing"] else "") if r else "")
         lines.append(line)
-    return _shared.markdown_table(headers, lines)
+    return bench.markdown_table(headers, lines)
 
 
 def plot(samples, path: Path) -> Path:
@@ -276,9 +278,9 @@ def plot(samples, path: Path) -> Path:
 def main(argv=None) -> dict:
     """Run the protocol; returns {'rows', 'samples', 'summary', 'table', 'files'}."""
     args = parse_args(argv)
-    _shared.set_threads(args.threads)
+    bench.set_threads(args.threads)
     names = [n.strip() for n in args.properties.split(",") if n.strip()]
-    steps = _shared.parse_steps(args.steps)
+    steps = bench.parse_steps(args.steps)
     models = load_models(args, names)
     ranges = target_ranges(names, args.range, models[0][1].property_stats)
     started = time.time()
@@ -293,19 +295,20 @@ def main(argv=None) -> dict:
     summary = {"system": args.system, "scale": scale, "steps": steps, "ranges": ranges,
                "checkpoints": [{"model": m, "path": c.path, "properties": c.property_names, "benchmarked": p,
                                 "training_step": c.training.get("step")} for m, c, p in models],
-               "machine": _shared.machine_info(args.device), "wall_seconds": time.time() - started, "seed": args.seed,
+               "machine": bench.machine_info(args.device), "wall_seconds": time.time() - started, "seed": args.seed,
                "grid_power": args.grid_power, "guidance": args.guidance}
     stem = f"inverse_{args.system}{'_' + args.tag if args.tag else ''}"
-    files = _shared.write_outputs(stem, rows, summary, args.out_dir)
-    files["samples_csv"] = _shared.write_csv(Path(args.out_dir) / f"{stem}_samples.csv", samples)
+    files = bench.write_outputs(stem, rows, summary, args.out_dir)
+    files["samples_csv"] = bench.write_csv(args.out_dir / f"{stem}_samples.csv", samples)
     if not args.no_plot:
-        files["png"] = plot(samples, Path(args.out_dir) / f"{stem}.png")
+        files["png"] = plot(samples, args.out_dir / f"{stem}.png")
     sweeps = ", ".join(f"{n} {lo:.3g}–{hi:.3g} {UNITS.get(n, '')}" for n, (lo, hi) in ranges.items())
     text = "\n".join([f"{args.system} inverse design, scaled: {scale}; targets {sweeps}. Cell format: "
                       "MAE / RMSE / MAPE (slope of achieved vs target; measured of total where some could "
                       "not be measured). 'None' = the All model with no target (control).", "",
                       table(rows, steps)])
     print(text)
+    print(f"\nresults in {args.out_dir}")
     return {"rows": rows, "samples": samples, "summary": summary, "table": text, "files": files}
 
 

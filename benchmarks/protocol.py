@@ -1,7 +1,8 @@
 """The CI acceptance protocol at several step counts, for deciding whether a run can ship.
 
 `benchmarks/acceptance.py` fixes one step count for CI. This script runs the same protocol
-(``n`` samples, seed 0, first validation cell, RDF RMSD against the system's ``reference.npz``)
+(``core.acceptance``: ``n`` samples, seed 0, first validation cell, RDF RMSD against the system's
+``reference.npz``)
 for any checkpoints, training-run directories included, at every step count and sampling grid
 (``--grid-power``) given, beside the freshly initialised network of the first checkpoint, and
 reports the mean real-atom count per species and the bonding: the share of atoms with their
@@ -10,7 +11,7 @@ split's values as the "data" row. The bond columns keep separating models where 
 RMSD has saturated (docs/model.md, "a-SiO2"). A run separates from "untrained" when its RDF is
 clearly below the untrained one; that is the condition `acceptance.py` enforces.
 
-    .venv/bin/python benchmarks/protocol.py assets/training/a-SiO2-shortcut-rbf --steps 1,5,25
+    .venv/bin/python benchmarks/protocol.py assets/checkpoints/a-SiO2/shortcut runs/my-run --system a-SiO2 --steps 1,5,25
 """
 
 from __future__ import annotations
@@ -19,46 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import numpy as np  # noqa: E402
-
-from core.errors import UserError  # noqa: E402
-
-
-BONDS = {
-    "a-Si": [("Si", "Si", 2.85, 4)],
-    "a-SiO2": [("Si", "O", 2.0, 4), ("O", "Si", 2.0, 2)],
-}
-"""Per system: (centre, neighbour, cutoff in Å, ideal count). In a-SiO2 each Si has 4 O and each O
-2 Si within 2 Å (bond 1.61 Å; the data: 70 % and 97 %, spread 0.04 Å). Our a-Si is a hot SW glass
-without a clean first-shell minimum (peak 2.58 Å), so only 44 % of its Si have exactly 4 neighbours
-within 2.85 Å: a coarse check there."""
-
-
-def bonding(structures, system: str) -> dict[str, float]:
-    """{"<centre>-<n><neighbour> %": share with the ideal count, "sd <centre>-<neighbour>": spread
-    (Å) of the first bond's lengths} for ``system``'s ``BONDS`` (empty for other systems)."""
-    from core.metrics import neighbour_pairs
-
-    out = {}
-    for k, (centre, neighbour, r_cut, ideal) in enumerate(BONDS.get(system, [])):
-        counts, lengths = neighbour_pairs(structures, centre, neighbour, r_cut)  # one neighbour list per bond
-        out[f"{centre}-{ideal}{neighbour} %"] = 100 * float(np.mean(counts == ideal)) if len(counts) else float("nan")
-        if k == 0:
-            out[f"sd {centre}-{neighbour}"] = float(np.std(lengths)) if len(lengths) else float("nan")
-    return out
-
-
-def species_counts(structures) -> dict[str, float]:
-    """Mean number of real atoms per element symbol over ``structures``."""
-    counts: dict[str, list[int]] = {}
-    for atoms in structures:
-        symbols = atoms.get_chemical_symbols()
-        for s in set(symbols):
-            counts.setdefault(s, []).append(symbols.count(s))
-    return {s: float(np.sum(c)) / len(structures) for s, c in sorted(counts.items())}
+from core.acceptance import bonding, protocol_data, protocol_samples, species_counts, untrained
+from core.errors import UserError
 
 
 def main(argv=None) -> int:
@@ -75,7 +38,6 @@ def main(argv=None) -> int:
 
     import torch
 
-    from benchmarks.acceptance import protocol_data, protocol_samples, untrained
     from core.catalog import data_dir
     from core.checkpoint import load_checkpoint
     from core.datasets import load_dataset

@@ -16,7 +16,9 @@ the N structures used here.
     .venv/bin/python benchmarks/structure.py --n 32 --threads 1          # shipped a-Si checkpoints
     .venv/bin/python benchmarks/structure.py --checkpoint shortcut=runs/a-Si-shortcut --steps 1,5,25
 
-Writes benchmarks/results/structure_<system>.{csv,json,png} and prints a markdown table.
+Writes structure_<system>[_<tag>].{csv,json,png} to --out-dir and prints a markdown table. The
+default directory is outside the repository (``core.benchmarking.default_results_dir``); a result
+that BENCHMARKS.md reports is recorded with ``--out-dir benchmarks/results``.
 """
 
 from __future__ import annotations
@@ -27,13 +29,10 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks import _shared  # noqa: E402
-from core.errors import UserError  # noqa: E402
+from core import benchmarking as bench
+from core.errors import UserError
 
 PAPER_STEPS = "1,2,3,4,5,10,25,50,100,250"
 RDF_R_MAX, RDF_BINS, ADF_CUTOFF, ADF_BINS = 5.0, 100, 3.0, 180
@@ -59,13 +58,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0 = torch default)")
-    p.add_argument("--out-dir", default=str(_shared.RESULTS))
+    p.add_argument("--out-dir", type=Path, default=None,
+                   help="results directory (default $AMSHORTCUT_RESULTS or ~/.cache/amshortcut/benchmarks; "
+                        "benchmarks/results to record a result in the repository)")
     p.add_argument("--tag", default="", help="suffix of the output file names")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.n < 1:
         raise UserError("--n must be at least 1")
+    args.out_dir = args.out_dir or bench.default_results_dir()
     return args
 
 
@@ -78,8 +80,8 @@ def select_models(args, data_system: str) -> dict:
     from core.checkpoint import load_checkpoint
 
     directory = Path(args.checkpoints) if args.checkpoints else assets_root() / "checkpoints" / data_system
-    models = _shared.load_framework_checkpoints(directory) if directory.is_dir() else {}
-    for name, path in _shared.parse_named_paths(args.checkpoint).items():
+    models = bench.load_framework_checkpoints(directory) if directory.is_dir() else {}
+    for name, path in bench.parse_named_paths(args.checkpoint).items():
         models[name] = load_checkpoint(path)
     wanted = [framework_name(f) for f in args.frameworks.split(",") if f.strip()]
     if wanted:
@@ -157,16 +159,16 @@ def run(models: dict, steps: list[int], cells: list[np.ndarray], ref: dict, args
     rows = []
     mean_cell = np.mean(cells, axis=0)
     for framework, model in models.items():
-        _shared.timed_generate(model, 1, 1, cells[0], seed=args.seed, device=args.device)  # warm-up
+        bench.timed_generate(model, 1, 1, cells[0], seed=args.seed, device=args.device)  # warm-up
         for n_s in steps:
             bar.set_postfix_str(f"{framework} n_s={n_s}")
             if args.batch:
-                structures, seconds = _shared.timed_generate(model, len(cells), n_s, mean_cell, seed=args.seed,
+                structures, seconds = bench.timed_generate(model, len(cells), n_s, mean_cell, seed=args.seed,
                                                              device=args.device, bar=bar)
             else:
                 structures, seconds = [], 0.0
                 for k, cell in enumerate(cells):
-                    out, dt = _shared.timed_generate(model, 1, n_s, cell, seed=args.seed + k,
+                    out, dt = bench.timed_generate(model, 1, n_s, cell, seed=args.seed + k,
                                                      device=args.device, bar=bar)
                     structures += out
                     seconds += dt
@@ -224,10 +226,10 @@ def table(rows: list[dict], models: dict, steps: list[int]) -> str:
         cells = [str(n_s)]
         for f in models:
             r = _row(rows, f, n_s)
-            cells.append(f"{_shared.fmt(r['rdf_rmsd'])} / {_shared.fmt(r['adf_rmsd'])} "
-                         f"({_shared.fmt(r['seconds_per_structure'], 3)} s)" if r else "")
+            cells.append(f"{bench.fmt(r['rdf_rmsd'])} / {bench.fmt(r['adf_rmsd'])} "
+                         f"({bench.fmt(r['seconds_per_structure'], 3)} s)" if r else "")
         lines.append(cells)
-    return _shared.markdown_table(headers, lines)
+    return bench.markdown_table(headers, lines)
 
 
 def plot(rows: list[dict], floors: dict, path: Path) -> Path:
@@ -271,9 +273,9 @@ def main(argv=None) -> dict:
     from core.datasets import load_dataset
 
     args = parse_args(argv)
-    _shared.set_threads(args.threads)
+    bench.set_threads(args.threads)
     data = Path(args.data) if args.data else shipped_data(args.system)
-    steps = _shared.parse_steps(args.steps)
+    steps = bench.parse_steps(args.steps)
     started = time.time()
     train = load_dataset(data, split="train")
     if not train:
@@ -292,16 +294,17 @@ def main(argv=None) -> dict:
         "system": args.system, "data": str(data), "reference": ref["source"], "reference_n": ref["n"],
         "n_structures_per_point": args.n, "cells": "one batch in the mean training cell" if args.batch
         else "one call per cell drawn from the training split", "mean_training_atoms_of_drawn_cells": train_atoms,
-        "steps": steps, "floors": floors, "claims": claims, "machine": _shared.machine_info(args.device),
+        "steps": steps, "floors": floors, "claims": claims, "machine": bench.machine_info(args.device),
         "checkpoints": {f: {"path": m.path, "training_step": m.training.get("step")} for f, m in models.items()},
         "wall_seconds": time.time() - started, "seed": args.seed,
     }
     stem = f"structure_{args.system}{'_' + args.tag if args.tag else ''}"
-    files = _shared.write_outputs(stem, rows, summary, args.out_dir)
+    files = bench.write_outputs(stem, rows, summary, args.out_dir)
     if not args.no_plot:
-        files["png"] = plot(rows, floors, Path(args.out_dir) / f"{stem}.png")
+        files["png"] = plot(rows, floors, args.out_dir / f"{stem}.png")
     text = report(rows, models, steps, summary)
     print(text)
+    print(f"\nresults in {args.out_dir}")
     return {"rows": rows, "summary": summary, "table": text, "files": files}
 
 
@@ -316,15 +319,15 @@ def report(rows, models, steps, summary) -> str:
         f"({summary['reference']}); {summary['machine']['device']}, {summary['machine']['torch_threads']} "
         f"torch thread(s). Cell format: RDF / ADF RMSD (seconds per structure).", "",
         table(rows, models, steps), "",
-        f"Data floors: split-half RDF {_shared.fmt(f['rdf_split_half'])} / ADF {_shared.fmt(f['adf_split_half'])} "
+        f"Data floors: split-half RDF {bench.fmt(f['rdf_split_half'])} / ADF {bench.fmt(f['adf_split_half'])} "
         f"({f['n_half']} vs {f['n_half']} structures); {ho['n_structures']} held-out ({ho['set']}) structures vs "
-        f"the reference: RDF {_shared.fmt(ho['rdf_rmsd'])} / ADF {_shared.fmt(ho['adf_rmsd'])}.",
+        f"the reference: RDF {bench.fmt(ho['rdf_rmsd'])} / ADF {bench.fmt(ho['adf_rmsd'])}.",
     ]
     empty = sum(r["n_empty"] for r in rows)
     if empty:
         lines.append(f"{empty} generated structures had fewer than 2 atoms and were left out of the RMSDs.")
     if summary["claims"]:
-        lines += ["", _shared.markdown_table(["claim", "measured", "met"],
+        lines += ["", bench.markdown_table(["claim", "measured", "met"],
                                              [[c["claim"], c["measured"], "yes" if c["met"] else "no"]
                                               for c in summary["claims"]])]
     return "\n".join(lines)

@@ -2,12 +2,14 @@
 
 Checkpoints are trained here with `core.training` on a 3-structure dataset for 2 steps (a few
 kB, seconds): their samples are poor, but every call on the way (train, save, load, generate,
-metrics, property calculators, outputs) is the real one.
+metrics, property calculators, outputs) is the real one. The benchmarks are scripts, not a
+package: each is loaded from its file (it imports only `core` and libraries).
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import math
 import shutil
@@ -26,11 +28,19 @@ from core.datasets.shards import shard_path, write_shard
 from core.errors import UserError
 from core.training import TrainConfig, Trainer
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
-from benchmarks import inverse_design, structure  # noqa: E402
+
+def _script(name: str):
+    """The benchmark script ``benchmarks/<name>.py`` loaded as the module ``benchmark_<name>``."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+structure, inverse_design = _script("structure"), _script("inverse_design")
 
 TINY = dict(width=16, layers=1, vector_channels=2, cutoff=4.0, property_dim=4)
 
@@ -165,6 +175,32 @@ def test_inverse_design_all_properties_one_at_a_time(sio2, tmp_path):
     assert json.loads((out / "inverse_a-SiO2_tiny.json").read_text())["summary"]["grid_power"] == 2.0
 
 
+def test_results_go_outside_the_repository_unless_asked(tmp_path, monkeypatch):
+    """Default --out-dir: $AMSHORTCUT_RESULTS, else <cache>/amshortcut/benchmarks; never the tree."""
+    from core.benchmarking import default_results_dir
+
+    monkeypatch.delenv("AMSHORTCUT_RESULTS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert default_results_dir() == tmp_path / "cache" / "amshortcut" / "benchmarks"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_results_dir() == tmp_path / "home" / ".cache" / "amshortcut" / "benchmarks"
+    assert not default_results_dir().is_relative_to(BENCHMARKS.parent)
+    monkeypatch.setenv("AMSHORTCUT_RESULTS", str(tmp_path / "results"))
+    for script in (structure, inverse_design):
+        assert script.parse_args([]).out_dir == tmp_path / "results"
+        assert script.parse_args(["--out-dir", "benchmarks/results"]).out_dir == Path("benchmarks/results")
+
+
+def test_acceptance_script_refuses_a_bad_benchmark_figure(capsys):
+    """benchmarks/acceptance.py: bad input is one line on stderr, exit 2, no file."""
+    shipped = shipped_checkpoint("a-Si", "shortcut")
+    before = (shipped / "acceptance.json").read_text()
+    assert _script("acceptance").main([str(shipped), "--benchmark", "-0.1"]) == 2
+    assert "must be positive" in capsys.readouterr().err
+    assert (shipped / "acceptance.json").read_text() == before
+
+
 def test_inverse_design_sweeps_the_training_range_by_default():
     stats = {"shear_modulus": {"mean": 25.0, "std": 4.0, "min": 18.1, "max": 31.9}}
     ranges = inverse_design.target_ranges(["shear_modulus", "ring_size_mean"], ["ring_size_mean=4.5:5.5"], stats)
@@ -269,8 +305,7 @@ def _table_rows(text: str, first: str) -> list[list[str]]:
 
 
 def test_protocol_scores_runs_beside_the_untrained_network(capsys):
-    from benchmarks import protocol
-
+    protocol = _script("protocol")
     shipped = shipped_checkpoint("a-Si", "shortcut")
     assert protocol.main([str(shipped), "--system", "a-Si", "--steps", "1,2", "--n", "2",
                           "--grid-power", "1,2"]) == 0
@@ -290,8 +325,7 @@ def test_protocol_scores_runs_beside_the_untrained_network(capsys):
 
 
 def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):
-    from benchmarks import denoising
-
+    denoising = _script("denoising")
     sde = shipped_checkpoint("a-Si", "sde")
     assert denoising.main([str(sde), "--system", "a-Si", "--n", "2", "--eps-times", "0.1,0.3",
                            "--from-times", "0.1", "--steps", "50"]) == 0
@@ -312,8 +346,7 @@ def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):
 
 def test_denoising_compares_given_unset_and_rolled_properties(capsys):
     """For a conditioned model the eps table adds the MSE with the properties unset and rolled."""
-    from benchmarks import denoising
-
+    denoising = _script("denoising")
     model = shipped_checkpoint("a-SiO2", "shortcut")
     assert denoising.main([str(model), "--system", "a-SiO2", "--n", "2", "--eps-times", "0.1",
                            "--from-times", ""]) == 0

@@ -1,4 +1,4 @@
-"""Every shipped checkpoint generates real structure (issue 5's acceptance check).
+"""Every shipped checkpoint generates real structure (the acceptance protocol, ``core.acceptance``).
 
 Each shipped checkpoint directory carries ``acceptance.json``: the sampling settings and the
 largest RDF RMSD (against its dataset's ``reference.npz``) that its samples must stay
@@ -14,19 +14,14 @@ not only for a missing file.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from core.acceptance import acceptance_record, protocol_rdf_rmsd, untrained, write_acceptance
 from core.catalog import SYSTEM_DEFAULT_STEPS, available_checkpoints
 from core.checkpoint import load_checkpoint
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-from benchmarks.acceptance import protocol_rdf_rmsd, untrained  # noqa: E402
+from core.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -55,23 +50,27 @@ def test_shipped_checkpoint_generates_below_its_threshold(system, framework, pat
     assert protocol_rdf_rmsd(untrained(checkpoint), acceptance, system) > limit
 
 
-def test_acceptance_script_writes_a_separating_limit_and_refuses_a_toothless_one(tmp_path, capsys):
-    """benchmarks/acceptance.py on a copy of the shipped AMShortcut: the 1-step limit from the
-    benchmark figure is written with its basis; a factor so large that even the untrained
-    network passes is refused (exit 2, nothing written)."""
+def test_acceptance_record_writes_a_separating_limit_and_refuses_a_toothless_one(tmp_path):
+    """On a copy of the shipped AMShortcut: the 1-step limit from the benchmark figure is written with
+    its basis; a factor so large that even the untrained network passes is refused, nothing written."""
     import shutil
-
-    from benchmarks import acceptance as script
 
     src = dict((f, p) for s, f, p in SHIPPED if s == "a-Si")["shortcut"]
     copy = tmp_path / "a-Si" / "shortcut"
     copy.mkdir(parents=True)
     for name in ("config.json", "weights.pt"):
         shutil.copy(src / name, copy / name)
+    checkpoint = load_checkpoint(copy)
     bench = json.loads((src / "acceptance.json").read_text())["max_rdf_rmsd"] / 1.5
-    assert script.main([str(copy), "--steps", "1", "--benchmark", str(bench), "--note", "test"]) == 0
-    written = json.loads((copy / "acceptance.json").read_text())
-    assert written["steps"] == 1 and written["max_rdf_rmsd"] == round(1.5 * bench, 3) and "test" in written["basis"]
+    record = acceptance_record(checkpoint, "a-Si", steps=1, benchmark=bench, note="test")
+    assert record["trained"] < record["max_rdf_rmsd"] == round(1.5 * bench, 3) < record["untrained"]
+    written = json.loads(write_acceptance(copy, record).read_text())
+    assert written["steps"] == 1 and written["n_samples"] == 8 and written["seed"] == 0
+    assert written["max_rdf_rmsd"] == round(1.5 * bench, 3) and "test" in written["basis"]
+    assert "trained" not in written and "untrained" not in written
     (copy / "acceptance.json").unlink()
-    assert script.main([str(copy), "--steps", "1", "--benchmark", str(bench), "--factor", "10"]) == 2
-    assert "does not separate" in capsys.readouterr().err and not (copy / "acceptance.json").exists()
+    with pytest.raises(UserError, match="does not separate"):
+        acceptance_record(checkpoint, "a-Si", steps=1, benchmark=bench, factor=10)
+    with pytest.raises(UserError, match="must be positive"):
+        acceptance_record(checkpoint, "a-Si", steps=1, benchmark=-bench)
+    assert not (copy / "acceptance.json").exists()

@@ -1,5 +1,10 @@
-"""Helpers shared by the paper benchmarks (structure.py, inverse_design.py): argument parsing,
-checkpoint lookup, timed generation with a progress bar, and CSV/JSON/markdown output."""
+"""What the benchmark scripts share: argument parsing, checkpoint lookup, timed generation with
+a progress bar, where results go, and CSV/JSON/markdown output.
+
+Results are written outside the repository unless asked: to ``$AMSHORTCUT_RESULTS`` when set,
+else ``~/.cache/amshortcut/benchmarks`` (``$XDG_CACHE_HOME`` respected). A result that is
+recorded in the repository is written with ``--out-dir benchmarks/results`` explicitly.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,18 @@ import platform
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS_ENV = "AMSHORTCUT_RESULTS"
+"""Environment variable naming the default results directory."""
+
+
+def default_results_dir() -> Path:
+    """``$AMSHORTCUT_RESULTS`` if set, else ``<cache>/amshortcut/benchmarks`` (cache = ``$XDG_CACHE_HOME``
+    or ``~/.cache``): never inside the repository, so a trial run leaves the tree clean."""
+    env = os.environ.get(RESULTS_ENV)
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(cache).expanduser() / "amshortcut" / "benchmarks"
 
 
 def parse_steps(text: str) -> list[int]:
@@ -129,9 +144,10 @@ def write_csv(path, rows: list[dict]) -> Path:
     return path
 
 
-def write_outputs(stem: str, rows: list[dict], summary: dict, out_dir=RESULTS) -> dict[str, Path]:
-    """Write ``<stem>.csv`` (one line per row) and ``<stem>.json`` ({summary, rows}); returns paths."""
-    out_dir = Path(out_dir)
+def write_outputs(stem: str, rows: list[dict], summary: dict, out_dir=None) -> dict[str, Path]:
+    """Write ``<stem>.csv`` (one line per row) and ``<stem>.json`` ({summary, rows}) to ``out_dir``
+    (default ``default_results_dir()``); returns their paths."""
+    out_dir = Path(out_dir) if out_dir is not None else default_results_dir()
     csv_path, json_path = write_csv(out_dir / f"{stem}.csv", rows), out_dir / f"{stem}.json"
 
     def clean(x):
