@@ -1,8 +1,10 @@
-"""The studio's only door into `core`: every scientific call goes through `CoreBackend`.
+"""The studio's door into `core`'s science: every call that loads a model or computes goes
+through `CoreBackend`.
 
-The studio holds no science. This module imports `core` lazily (inside each method) so the
-app starts, and shows a clear message, even while a piece of `core` is missing. Tests pass
-their own backend object with the same methods to `Studio(backend=...)`.
+The studio holds no science; besides this module it only reads `core.catalog` (metadata from
+`config.json`) and `core.errors` (studio/README.md). This module imports `core` lazily (inside
+each method) so the app starts, and shows a clear message, even while a piece of `core` is
+missing. Tests pass their own backend object with the same methods to `Studio(backend=...)`.
 """
 
 from __future__ import annotations
