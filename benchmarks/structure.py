@@ -184,7 +184,7 @@ def _row(rows, framework, n_s):
 
 
 def comparisons(rows: list[dict], floors: dict) -> list[dict]:
-    """The paper's side-by-side claims, evaluated on the measured rows that exist (issue 5 targets)."""
+    """The paper's side-by-side claims (Sec. 5.4, Table 1), evaluated on the measured rows that exist."""
     out = []
     sde_steps = [r["n_s"] for r in rows if r["framework"] == "sde"]
     sc1 = _row(rows, "shortcut", 1)

@@ -35,7 +35,7 @@ PF-shortcut steps; the Material SDE needs about 100 small steps; the Material OD
 best from 25 (0.045 RDF RMSD at 25, 0.048 at 100, 16 structures each)."""
 SYSTEM_DEFAULT_STEPS = {"a-SiO2": {"shortcut": 25}}
 """Per-system exceptions to ``DEFAULT_STEPS``. The shipped a-SiO2 AMShortcut is at its best from
-about 25 steps (RDF RMSD 0.54 at 25, 0.75 at 10, 1.10 at 5; BENCHMARKS.md, session 12); at 1–5 steps
+about 25 steps (RDF RMSD 0.54 at 25, 0.75 at 10, 1.10 at 5; BENCHMARKS.md, a-SiO2); at 1–5 steps
 its samples are worse than ~0.15 Å of error on every atom."""
 
 

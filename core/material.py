@@ -1,8 +1,8 @@
 """Periodic material samples with ghost atoms, their extxyz io, and batching for the model.
 
-A sample is M = (C, X, E) plus properties (SPEC §1): cell C (3x3 Å, rows are lattice
-vectors, periodic in all three directions), Cartesian positions X (n x 3 Å) and atomic
-numbers. Ghost atoms carry atomic number 0 (``GHOST``): the model pads every sample with
+A sample is M = (C, X, E) plus properties (paper Sec. 3, Definitions 1 and 2): cell C (3x3 Å,
+rows are lattice vectors, periodic in all three directions), Cartesian positions X (n x 3 Å)
+and atomic numbers. Ghost atoms carry atomic number 0 (``GHOST``): the model pads every sample with
 them up to floor(rho_max * V) atoms so it can change density by turning atoms into ghosts
 and back; they are stripped after generation and never reach a metric or a file.
 """

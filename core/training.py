@@ -58,7 +58,7 @@ class TrainConfig:
     max_structures: int = 0  # use only the first N training structures (0 = all)
     init_from: str = ""  # AMShortcut: start from this Material SDE checkpoint's network (see warm_start)
     # share of (structure, property) pairs given as missing (NaN -> the null embedding) in each batch;
-    # 0 = always all present (SPEC §3, the paper); see Trainer._make_batch
+    # 0 = always all present (the paper, Sec. 4.4); see Trainer._make_batch
     property_dropout: float = 0.0
     # network
     width: int = 128
@@ -75,7 +75,7 @@ class TrainConfig:
     sigma_e: float = 0.0
     sc_fraction: float = 0.25
     sc_level_power: float = 0.0  # L_SC level d drawn with probability ~ (2d)^power (0 = uniform); may change on resume
-    sc_units: str = "noise"  # L_SC in noise units (as L_SDE) or drift units (SPEC §2); see FrameworkConfig
+    sc_units: str = "noise"  # L_SC in noise units (as L_SDE) or drift units (paper Eq. 4); see FrameworkConfig
     ghost_target: str = "noise"  # ghosts' position target: their noise, or its mean 0; see FrameworkConfig
     t_power: float = 1.0
     # bookkeeping
@@ -103,7 +103,7 @@ class BFloat16Autocast:
 
 
 # Settings a resumed run must share with the saved one (the others, e.g. steps, threads,
-# validation and checkpoint cadence, may change between sessions).
+# validation and checkpoint cadence, may change when resuming).
 RESUME_MUST_MATCH = ("framework", "width", "layers", "vector_channels", "cutoff", "properties", "data",
                      "sigma_x_max", "sigma_x_power", "sigma_e", "t_power", "sc_fraction", "property_dim",
                      "attention", "init_from", "distance_rbf", "sc_units", "ghost_target")
@@ -353,8 +353,8 @@ class Trainer:
         fixed vectors (the sign of y), nothing like N(0, I). Measured on the a-SiO2 AMShortcut
         trained without dropout: with the properties unset its element-prediction MSE at
         t = 0.05 is 1.35 against 0.036 with them given, and 25-step samples score RDF RMSD 0.73
-        unset against 0.61 given the training means (docs/model.md, "Session 9: the null property
-        embedding was never trained")."""
+        unset against 0.61 given the training means (docs/model.md: the null property embedding
+        was never trained)."""
         epoch, idx = self._batch_indices(step)
         rng = np.random.default_rng([self.cfg.seed, epoch, step, self.rank])
         padded = [self.samples[i].pad_ghosts(self.rho_max, rng) for i in idx]

@@ -150,7 +150,7 @@ class CoreBackend:
         return adf(structures)
 
     def curve_rmsd(self, generated, reference) -> float:
-        """RMSD of set-averaged curves (SPEC §4) via `core.metrics.curve_rmsd`."""
+        """RMSD of set-averaged curves (paper App. B.5) via `core.metrics.curve_rmsd`."""
         from core.metrics import curve_rmsd
 
         return curve_rmsd(generated, reference)

@@ -126,7 +126,7 @@ class GenerationSettings(param.Parameterized):
 
     @property
     def atoms_per_sample(self) -> int:
-        """Padded atom count floor(rho_max · V), ghosts included (SPEC §1)."""
+        """Padded atom count floor(rho_max · V), ghosts included (paper Sec. 3, Definition 2)."""
         rho = self.checkpoint.rho_max if self.checkpoint else 0.11
         if not _finite(self.cell_size):
             return 0

@@ -1,4 +1,4 @@
-"""Symmetries of the flexible material denoiser (SPEC §3) and its property embedding."""
+"""Symmetries of the flexible material denoiser (paper Sec. 4.4, App. B.4) and its property embedding."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Frameworks against closed forms (SPEC §6): Gaussian data, shortcut consistency, t = 1 marginals.
+"""Frameworks against closed forms: Gaussian data, shortcut consistency, t = 1 marginals.
 
 With Gaussian data every noised marginal is Gaussian, so the exact network outputs are
 closed-form; the samplers must then reproduce the data distribution within sampling error.
@@ -243,7 +243,7 @@ def test_self_consistency_loss_is_small_for_the_exact_shortcut(power):
 
 @pytest.mark.parametrize("power", [1.0, 2.0])
 def test_drift_units_weight_the_self_consistency_loss_by_the_squared_drift_scale(power):
-    """sc_units = "drift" is SPEC §2's |u - target|^2 with u the PF drift: for one structure
+    """sc_units = "drift" is the paper's Eq. 4, |u - target|^2 with u the PF drift: for one structure
     its position part is the noise-unit one times (power sigma_max t^(power-1))^2 at the L_SC
     start time t, its element part the noise-unit one times (pi/2)^2."""
 

@@ -52,7 +52,7 @@ def test_same_seed_same_structures_and_batching_independent_of_order():
 
 def test_step_plans():
     shortcut = make_framework(default_config("shortcut"))
-    assert not any(s for _, _, s in shortcut.plan(49))  # PF shortcuts below 50 steps (SPEC §2: 10)
+    assert not any(s for _, _, s in shortcut.plan(49))  # PF shortcuts below 50 steps (the paper: below 10, App. B.3)
     plan = shortcut.plan(50)
     assert [s for _, _, s in plan] == [False] + [True] * 48 + [False]
     assert plan[0][:2] == (1.0, 0.02) and math.isclose(plan[-1][0], 0.02)

@@ -51,8 +51,8 @@ def train_command(
                                                    "~ (2d)^power (0 = uniform, as Frans et al.; 0.5 trains the 1-step map "
                                                    "2.3x and the 2-step map 1.6x as often; may change on --resume)."),
     sc_units: str = typer.Option("noise", help="Units of the self-consistency loss: 'noise' (as L_SDE) or 'drift' "
-                                               "(SPEC's |u - target|^2 in Å per unit time; weights big jumps "
-                                               "by drift_scale(t)^2)."),
+                                               "(the paper's Eq. 4, |u - target|^2 in Å per unit time; weights "
+                                               "big jumps by drift_scale(t)^2)."),
     ghost_target: str = typer.Option("noise", help="Position target of ghost atoms (SDE, shortcut): 'noise' (their "
                                                    "random noise, like real atoms) or 'mean' (0, its conditional "
                                                    "mean: same optimum, less gradient noise)."),

@@ -72,14 +72,14 @@ class FrameworkConfig:
     sc_level_power: a level d is drawn for L_SC with probability proportional to (2d)^power;
         0 (the default, Frans et al.'s) draws the levels uniformly, > 0 trains the large
         steps (the one- and two-step maps) more often.
-    sc_units: units of L_SC. "noise" (the default, as trained before session 5): the drifts
+    sc_units: units of L_SC. "noise" (the default): the drifts
         divided by their scale (power sigma_max t^(power-1) for positions, pi/2 for
         elements), like L_SDE;
-        "drift": SPEC §2's |u_theta - target|^2 with u the PF drift itself (Å per unit time),
+        "drift": the paper's Eq. 4, |u_theta - target|^2 with u the PF drift itself (Å per unit time),
         i.e. "noise" weighted by drift_scale(t)^2 (576 t^2 for 12 t^2 Å). In noise units a
         1-step shortcut error of 2e-4 is a 0.32 Å landing gap (docs/model.md).
     ghost_target: position target of ghost atoms in L_SDE (Material SDE and AMShortcut).
-        "noise" (the default, as trained before session 7): their wrapped-normal noise, like
+        "noise" (the default): their wrapped-normal noise, like
         real atoms'; "mean": 0, its conditional mean. Ghosts sit at uniform random positions,
         so given M_t their noise averages to exactly 0 (the wrapped-normal posterior of a
         uniform x_0 is symmetric about x_t): the minimiser of the loss is unchanged and the

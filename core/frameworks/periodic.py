@@ -36,7 +36,7 @@ def wrap(pos, cell, batch):
 
 
 def minimum_image(disp, cell, batch):
-    """Displacement reduced by rounding its fractional coordinates (the `pbc` of SPEC §2).
+    """Displacement reduced by rounding its fractional coordinates (the `pbc` of paper App. B.1).
 
     Exact minimum image for orthorhombic cells; for triclinic cells it is the image in the
     fractional box [-0.5, 0.5)^3, which is what the Material ODE path needs (a consistent,

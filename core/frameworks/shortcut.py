@@ -8,7 +8,7 @@ batches the self-consistency loss of Frans et al. (2025) is added, built with th
     M'     = M_t - d u(M_t, t, d)
     target = stopgrad((u(M_t, t, d) + u(M', t - d, d)) / 2)
     L_SC   = |u(M_t, t, 2d) - target|^2          (in noise units like L_SDE, or in drift
-                                                  units as SPEC §2 writes it: ``sc_units``)
+                                                  units as the paper's Eq. 4: ``sc_units``)
 
 with d drawn per structure from ``sc_dt`` and t ~ U(2d, 1); the targets come from the EMA
 network when the trainer passes one (Frans et al.'s bootstrap_ema), and the smallest level
@@ -16,7 +16,7 @@ d = min(sc_dt) takes its two steps with the instantaneous d = 0 network (``teach
 call (the d = 0 and 2d inputs are concatenated), which also keeps DDP to one forward per
 backward.  Sampling: n_s < PF_BELOW_STEPS -> PF-ODE shortcuts of size 1/n_s; from there on
 the SDE's Euler–Maruyama with the instantaneous (d = 0) network (a shortcut is an average
-PF-ODE drift and has no meaning inside a stochastic step).  SPEC §2 switches at 10; we switch
+PF-ODE drift and has no meaning inside a stochastic step).  The paper switches at 10 (App. B.3); we switch
 at 50 because, measured on both systems (docs/model.md, "Sampling"), 10–25 Euler–Maruyama
 steps are much worse than 10–25 shortcut steps and the stochastic sampler only wins from ~50.
 """
@@ -30,7 +30,7 @@ from core.frameworks.base import SC_UNITS, per_structure_mean
 from core.frameworks.sde import MaterialSDE
 
 PF_BELOW_STEPS = 50
-"""Step counts below this sample with PF-ODE shortcuts, the rest with Euler–Maruyama (SPEC §2: 10)."""
+"""Step counts below this sample with PF-ODE shortcuts, the rest with Euler–Maruyama (paper App. B.3: 10)."""
 
 
 class AMShortcut(MaterialSDE):

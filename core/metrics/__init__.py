@@ -1,4 +1,4 @@
-"""Structural and inverse-design metrics (SPEC §4, paper appendix B.5/B.7).
+"""Structural and inverse-design metrics (paper Sec. 5.3, App. B.5 and B.7).
 
 All structure metrics take an `ase.Atoms` or a sequence of them, drop ghost atoms
 (atomic number 0) and return one curve per structure, computed in batches: one vesin

@@ -20,7 +20,7 @@ def averaged(curves) -> np.ndarray:
 
 
 def curve_rmsd(a, b) -> float:
-    """sqrt(mean over bins of (ā - b̄)²), where ā, b̄ are each set averaged over its structures (SPEC §4)."""
+    """sqrt(mean over bins of (ā - b̄)²), where ā, b̄ are each set averaged over its structures (paper App. B.5)."""
     a, b = averaged(a), averaged(b)
     if a.shape != b.shape:
         raise MetricInputError(f"curves have different numbers of bins: {a.shape[0]} vs {b.shape[0]}")

@@ -1,4 +1,4 @@
-"""The flexible material denoiser (SPEC §3): an E(n)-equivariant GNN on periodic graphs."""
+"""The flexible material denoiser (paper Sec. 4.4): an E(n)-equivariant GNN on periodic graphs."""
 
 from core.model.denoiser import Denoiser, DenoiserConfig
 from core.model.guidance import GuidedDenoiser

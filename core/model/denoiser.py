@@ -1,6 +1,6 @@
 """Flexible material denoiser: EGNN with k vector channels on a periodic radius graph.
 
-SPEC §3 / paper App. B.4.  One layer:
+Paper Sec. 4.4 and App. B.4.  One layer:
 
     m_ij  = MLP_edge([H_i, H_j, e_ij])            e_ij = 2 tanh(d^2 / r_cut^2) - 1 per channel
     a_ij  = sigmoid(Linear(m_ij))                 (sigmoid attention gate)

@@ -1,15 +1,17 @@
 """Classifier-free guidance at sampling time: push the denoiser's output further along what the
 given properties change.
 
-``(1 + w) f(M_t, y) - w f(M_t, unset)`` (Ho and Salimans 2022; AMDEN's form, SPEC §8, with w = 1).
+``(1 + w) f(M_t, y) - w f(M_t, unset)`` (Ho and Salimans 2022; AMDEN, Finkler et al. 2025, uses it
+with w = 1).
 The AMShortcut paper samples without guidance (w = 0, our default): its flexible embedding
 conditions a single network, and "unset" is the null embedding ``PropertyEmbedding`` draws for a
 missing value. Guidance needs that null embedding to be a *trained* input, i.e. a model trained
 with property dropout (``TrainConfig.property_dropout``); without it the unconditional half is
 off-distribution. Why it exists here: on a-SiO2 our networks barely change their output when the
-property values change (docs/model.md, "Session 9"); guidance amplifies that small difference.
-Measured in session 12, it is too small for that: w = 2 and 5 do not steer G on the shipped a-SiO2
-model (BENCHMARKS.md, inverse design, session 12). One guided call is one network call on a doubled batch (conditional and unconditional halves).
+property values change (docs/model.md); guidance amplifies that small difference. Measured, it
+is too small for that: w = 2 and 5 do not steer G on the shipped a-SiO2 model (BENCHMARKS.md,
+inverse design). One guided call is one network call on a doubled batch (conditional and
+unconditional halves).
 """
 
 import torch

@@ -1,5 +1,5 @@
 """Material properties of a structure (ASE Atoms in, numbers out), as the paper computes
-them (App. B.6, SPEC §5). Ghost atoms (atomic number 0) are excluded everywhere."""
+them (paper App. B.6). Ghost atoms (atomic number 0) are excluded everywhere."""
 
 from core.properties.composition import li_concentration
 from core.properties.elastic import (

@@ -1,4 +1,4 @@
-"""Ring statistics of the Si–O network (paper App. B.6, SPEC §5).
+"""Ring statistics of the Si–O network (paper App. B.6).
 
 Bonds: Si–O pairs closer than 1.3 (r_cov,Si + r_cov,O) with r_cov(Si) = 1.11 Å and
 r_cov(O) = 0.66 Å (i.e. d < 2.301 Å). For every bond, the ring through it is the shortest
