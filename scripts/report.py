@@ -218,24 +218,40 @@ def metrics_block(root: Path) -> str:
                       + ". Results file: `benchmarks/results/metrics.json`."])
 
 
+# The throughput table's columns, when its rows carry them (benchmarks/throughput.py); other rows
+# are shown with all their keys.
+THROUGHPUT_COLUMNS = [("system", "system"), ("task", "task"), ("threads", "threads"),
+                      ("plain_structures_per_core_s", "plain: structures per core-second"),
+                      ("fast_structures_per_core_s", "fast: structures per core-second"),
+                      ("speedup", "speed-up"), ("plain_s_per_call", "plain: seconds per step or call")]
+
+
 def throughput_block(root: Path) -> str:
     """The throughput run's table; its results file is optional."""
     path = root / "benchmarks" / "results" / "throughput.json"
     if not path.exists():
         return "Not measured: `benchmarks/results/throughput.json` does not exist."
     data = _json(path)
+    rows = data.get("rows") if isinstance(data.get("rows"), list) else []
     lines = []
     if data.get("command"):
         lines += ["```bash", str(data["command"]), "```", ""]
-    if isinstance(data.get("table"), list):
+    meta = data.get("meta") or {}
+    if meta:
+        lines += ["Run: " + ", ".join(f"{k} {_fmt(v)}" for k, v in meta.items() if not isinstance(v, (dict, list)))
+                  + ".", ""]
+    if rows:
+        present = {k for r in rows for k in r}
+        cols = ([c for c in THROUGHPUT_COLUMNS if c[0] in present]
+                if all(c[0] in present for c in THROUGHPUT_COLUMNS[:3]) else [(k, k) for k in dict.fromkeys(
+                    k for r in rows for k in r)])
+        lines += ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
+        for r in rows:
+            lines.append("| " + " | ".join(_fmt(r.get(k, "")) for k, _ in cols) + " |")
+    elif isinstance(data.get("table"), list):
         lines += [str(line) for line in data["table"]]
-    elif isinstance(data.get("rows"), list) and data["rows"]:
-        keys = list(dict.fromkeys(k for r in data["rows"] for k in r))
-        lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-        for r in data["rows"]:
-            lines.append("| " + " | ".join(_fmt(r.get(k, "")) for k in keys) + " |")
     else:
-        lines.append("`benchmarks/results/throughput.json` holds no `table` or `rows`.")
+        lines.append("`benchmarks/results/throughput.json` holds no `rows`.")
     lines += ["", "Results file: `benchmarks/results/throughput.json`."]
     return "\n".join(lines)
 
