@@ -4,8 +4,8 @@ Reads each run's ``log.jsonl`` (written by ``amshortcut train``), smooths the pe
 losses with a running mean, and draws the validation RMSDs per sampling step count, with
 the data's split-half floor (``reference.npz``) as a dashed line when it is available.
 
-    .venv/bin/python scripts/training_curves.py assets/checkpoints/a-Si/shortcut \\
-        --data assets/data/a-Si --out docs/figures/training-a-Si.png
+    .venv/bin/python scripts/training_curves.py assets/runs/a-Si-shortcut \\
+        --data assets/data/a-Si --out docs/figures/training-a-Si-shortcut.png
 """
 
 from __future__ import annotations

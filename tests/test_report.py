@@ -1,0 +1,91 @@
+"""The generated tables in BENCHMARKS.md, README.md and the model cards match benchmarks/results/.
+
+`scripts/report.py --check` is what keeps a figure from being typed twice: each table is written
+from the results files, and a table that disagrees with its file fails here.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("a-Si/shortcut", "a-Si/sde", "a-Si/ode", "a-SiO2/shortcut")
+
+
+def _load_report():
+    spec = importlib.util.spec_from_file_location("report", ROOT / "scripts" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+report = _load_report()
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A copy of the files the report reads and writes."""
+    for name in ("BENCHMARKS.md", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "benchmarks" / "results", tmp_path / "benchmarks" / "results",
+                    ignore=shutil.ignore_patterns("*.png"))
+    for model in MODELS:
+        (tmp_path / "assets" / "checkpoints" / model).mkdir(parents=True)
+        for name in ("config.json", "acceptance.json", "MODEL_CARD.md"):
+            shutil.copy(ROOT / "assets" / "checkpoints" / model / name, tmp_path / "assets" / "checkpoints" / model)
+    return tmp_path
+
+
+def test_generated_files_are_up_to_date_with_the_results():
+    assert report.main(["--check"]) == 0, "run: .venv/bin/python scripts/report.py"
+
+
+def test_a_changed_result_makes_the_check_fail_and_the_rewrite_carries_it(tree, capsys):
+    path = tree / "benchmarks" / "results" / "structure_a-Si.csv"
+    rows = list(csv.DictReader(open(path, newline="")))
+    shipped_1 = next(r for r in rows if r["framework"] == "long2" and r["n_s"] == "1")
+    shipped_1["rdf_rmsd"] = "0.0123456"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert report.main(["--root", str(tree), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "BENCHMARKS.md" in err and "README.md" in err and "a-Si/shortcut/MODEL_CARD.md" in err
+    assert "a-Si/sde/MODEL_CARD.md" not in err
+    assert report.main(["--root", str(tree)]) == 0 and report.main(["--root", str(tree), "--check"]) == 0
+    assert "| 1 | 0.012 / 0.00142 (0.0676 s) |" in (tree / "BENCHMARKS.md").read_text()
+    assert "1 step: 0.012 / 0.00142" in (tree / "README.md").read_text()
+
+
+def test_throughput_is_optional_and_rendered_from_its_rows(tree):
+    (tree / "benchmarks" / "results" / "throughput.json").unlink(missing_ok=True)
+    report.main(["--root", str(tree)])
+    assert "Not measured" in (tree / "BENCHMARKS.md").read_text()
+    (tree / "benchmarks" / "results" / "throughput.json").write_text(json.dumps(
+        {"command": "python benchmarks/throughput.py", "rows": [{"what": "train", "ratio": 2.5}]}))
+    report.main(["--root", str(tree)])
+    text = (tree / "BENCHMARKS.md").read_text()
+    assert "Not measured" not in text and "| what | ratio |" in text and "| train | 2.5 |" in text
+
+
+def test_a_column_measured_at_another_training_step_is_refused(tree):
+    path = tree / "assets" / "checkpoints" / "a-Si" / "sde" / "config.json"
+    config = json.loads(path.read_text())
+    config["training"]["step"] += 1
+    path.write_text(json.dumps(config))
+    with pytest.raises(SystemExit, match="training step 12500"):
+        report.main(["--root", str(tree), "--check"])
+
+
+def test_a_missing_block_names_the_file_and_the_markers(tree):
+    card = tree / "assets" / "checkpoints" / "a-Si" / "ode" / "MODEL_CARD.md"
+    card.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="MODEL_CARD.md: no generated block 'metrics'"):
+        report.main(["--root", str(tree), "--check"])
