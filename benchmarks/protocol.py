@@ -8,7 +8,7 @@ for any checkpoints, training-run directories included, at every step count and 
 reports the mean real-atom count per species and the bonding: the share of atoms with their
 ideal coordination (``BONDS``) and the spread of the first bond's lengths, with the validation
 split's values as the "data" row. The bond columns keep separating models where the a-SiO2 RDF
-RMSD has saturated (docs/model.md, "a-SiO2"). A run separates from "untrained" when its RDF is
+RMSD has saturated (docs/model.md, "Reading the a-SiO2 RDF RMSD"). A run separates from "untrained" when its RDF is
 clearly below the untrained one; that is the condition `acceptance.py` enforces.
 
     .venv/bin/python benchmarks/protocol.py assets/checkpoints/a-SiO2/shortcut runs/my-run --system a-SiO2 --steps 1,5,25

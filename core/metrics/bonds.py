@@ -1,7 +1,7 @@
 """Coordination numbers and bond lengths between two species (ghosts excluded).
 
 The RDF RMSD of a-SiO2 saturates once atoms are misplaced by more than ~0.15 Å (docs/model.md,
-"a-SiO2"); counting neighbours does not: "how many Si have exactly 4 O within 2 Å"
+"Reading the a-SiO2 RDF RMSD"); counting neighbours does not: "how many Si have exactly 4 O within 2 Å"
 and "how wide is the Si–O bond-length distribution" keep separating models whose RDF RMSDs tie.
 """
 
