@@ -117,10 +117,18 @@ def test_bad_options_give_clear_errors(two_sets, tmp_path):
     assert negative.returncode == 2 and "--r-max must be positive" in negative.stderr
     missing_arg = run("metrics", a)
     assert missing_arg.returncode == 2 and "Missing argument 'B.extxyz'" in missing_arg.stderr
-    ghosts = run("train", "--data", a, "--out", tmp_path / "run", "--ghost-target", "zero")
-    assert ghosts.returncode == 2 and "--ghost-target must be one of noise, mean" in ghosts.stderr
-    ode_ghosts = run("train", "--data", a, "--out", tmp_path / "run", "--framework", "ode", "--ghost-target", "mean")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'[data]\npath = "{a}"\n[schedule]\nframework = "shortcut"\n')
+    ghosts = run("train", "--config", recipe, "--out", tmp_path / "run", "--set", "schedule.ghost_target=zero")
+    assert ghosts.returncode == 2 and "schedule.ghost_target must be one of noise, mean, got 'zero'" in ghosts.stderr
+    ode_ghosts = run("train", "--config", recipe, "--out", tmp_path / "run", "--set", "schedule.framework=ode",
+                     "--set", "schedule.ghost_target=mean")
     assert ode_ghosts.returncode == 2 and "applies to the sde and shortcut" in ode_ghosts.stderr
+    typo = run("train", "--config", recipe, "--out", tmp_path / "run", "--set", "optimisation.stpes=10")
+    assert typo.returncode == 2 and "unknown key optimisation.stpes" in typo.stderr
+    no_recipe = run("train", "--out", tmp_path / "run")
+    assert no_recipe.returncode == 2 and "--config is required" in no_recipe.stderr
     assert not (tmp_path / "run").exists()
-    for out in (wrong_suffix, no_folder, negative, missing_arg, ghosts, ode_ghosts):
+    for out in (wrong_suffix, no_folder, negative, missing_arg, ghosts, ode_ghosts, typo, no_recipe):
+        assert len(out.stderr.strip().splitlines()) == 1 or out is missing_arg
         assert "Traceback" not in out.stderr
