@@ -10,8 +10,11 @@ reproduce the shipped models. Its sections, one dataclass each:
     [validation]    sample-quality checks during training
     [runtime]       device, threads, bfloat16, logging and checkpoint cadence
     [init]          warm start: a checkpoint, or a parent recipe trained first
+    [[phases]]      settings that differed in earlier steps of the run (e.g. property dropout)
 
-Every range and choice check lives in ``Recipe.check`` and raises ``UserError`` with one line
+The learning rate is piecewise (``optimisation.lr_schedule``, cosine segments / warm restarts)
+and phases set the few settings a run may change on the way, so one file describes a run
+that was trained in several sittings. Every range and choice check lives in ``Recipe.check`` and raises ``UserError`` with one line
 naming the dotted key. Paths (``data.path``, ``init.checkpoint``, ``init.recipe``) are
 relative to the working directory, as on the command line. Keys left out take the defaults
 below (the paper's network and schedule, features off); the shipped recipes write every key.
@@ -169,6 +172,20 @@ class InitConfig:
     step: int = 0
 
 
+# Settings that may differ between the phases of one run (the trainer reads them at every step).
+PHASE_KEYS = ("data.property_dropout", "optimisation.ema_decay", "schedule.sc_level_power")
+
+
+@dataclass
+class Phase:
+    """Settings of the steps before ``end`` (and after the previous phase's end) that differ
+    from the sections, which hold the run's last phase; e.g. a property dropout switched on
+    at step 9,500. In TOML: ``[[phases]]`` with ``end = 9500`` and ``data.property_dropout = 0.0``."""
+
+    end: int
+    settings: dict  # {"section.key": value}, keys from PHASE_KEYS
+
+
 @dataclass
 class Recipe:
     """Everything a training run depends on; saved beside its checkpoint as recipe.toml."""
@@ -180,26 +197,48 @@ class Recipe:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     init: InitConfig = field(default_factory=InitConfig)
+    phases: list[Phase] = field(default_factory=list)
 
     # ------------------------------------------------------------------ conversions
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Nested tables as in the TOML file (a phase as {"end", section: {key: value}})."""
+        tables = {f.name: asdict(getattr(self, f.name)) for f in fields(self) if f.name != "phases"}
+        if self.phases:
+            tables["phases"] = [_phase_tables(phase) for phase in self.phases]
+        return tables
 
     def flat(self) -> dict:
-        """{"section.key": value} (the lr schedule as a list of dicts)."""
-        return {f"{s}.{k}": v for s, table in self.to_dict().items() for k, v in table.items()}
+        """{"section.key": value} (the lr schedule as a list of dicts, "phases" as a list)."""
+        flat = {f"{s}.{k}": v for s, table in self.to_dict().items() if s != "phases" for k, v in table.items()}
+        return {**flat, "phases": [{"end": p.end, **p.settings} for p in self.phases]}
+
+    def at(self, step: int) -> "Recipe":
+        """The recipe in effect at ``step``: the sections with the settings of the phase that
+        holds the step, if any."""
+        phase = next((p for p in self.phases if step < p.end), None)
+        if phase is None:
+            return self
+        sections = {}
+        for key, value in phase.settings.items():
+            section, name = key.split(".")
+            sections[section] = replace(sections.get(section, getattr(self, section)), **{name: value})
+        return replace(self, phases=[], **sections)
 
     @classmethod
     def from_dict(cls, tables: dict, source: str = "recipe") -> "Recipe":
         """Build and check a recipe from nested tables; unknown keys and wrong types are errors."""
         _require_table(tables, source)
-        sections = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(tables) - set(sections))
+        sections = [f.name for f in fields(cls) if f.name != "phases"]
+        unknown = sorted(set(tables) - set(sections) - {"phases"})
         if unknown:
             raise UserError(f"{source}: unknown section{'s' if len(unknown) > 1 else ''} "
-                            f"{', '.join(unknown)} (known: {', '.join(sections)})")
+                            f"{', '.join(unknown)} (known: {', '.join(sections)}, phases)")
         hints = typing.get_type_hints(cls)
         built = {name: _build(hints[name], tables.get(name, {}), name, source) for name in sections}
+        phases = tables.get("phases", [])
+        if not isinstance(phases, list):
+            raise UserError(f"{source}: phases must be a list of tables ([[phases]]), got {phases!r}")
+        built["phases"] = [_build_phase(p, k, source, hints) for k, p in enumerate(phases)]
         recipe = cls(**built).check()
         if not recipe.schedule.sigma_e:  # written out, so a saved recipe states the value it ran with
             recipe.schedule.sigma_e = recipe.schedule.framework_config().sigma_e
@@ -213,8 +252,13 @@ class Recipe:
     def to_toml(self, header: str = "") -> str:
         lines = [f"# {line}" for line in header.splitlines()]
         for section, table in self.to_dict().items():
+            if section == "phases":
+                continue
             lines += ["", f"[{section}]"] if lines else [f"[{section}]"]
             lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+        for phase in self.phases:
+            lines += ["", "[[phases]]", f"end = {phase.end}"]
+            lines += [f"{key} = {_toml_value(value)}" for key, value in phase.settings.items()]
         return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ checks
@@ -277,6 +321,15 @@ class Recipe:
             raise UserError(f"init (a warm start from a Material SDE) applies to the shortcut framework, "
                             f"not {s.framework}")
         _at_least("init.step", i.step, 0)
+        start = 0
+        for k, phase in enumerate(self.phases):
+            if phase.end <= start:
+                raise UserError(f"phases[{k}].end must be after the previous phase's end ({start}), got {phase.end}")
+            start = phase.end
+            try:
+                self.at(phase.end - 1).check()
+            except UserError as exc:
+                raise UserError(f"phases[{k}]: {exc}") from None
         if i.step and not i.recipe:
             raise UserError("init.step is the parent recipe's step to fork at: it needs init.recipe")
         if paths:
@@ -385,7 +438,7 @@ def saved_recipe(directory) -> Recipe | None:
 
 def _assign(tables: dict, assignments, source) -> dict:
     """``tables`` with ``section.key=value`` assignments applied (see ``Recipe.with_overrides``)."""
-    sections = [f.name for f in fields(Recipe)]
+    sections = [f.name for f in fields(Recipe) if f.name != "phases"]
     for item in assignments:
         key, sep, text = item.partition("=")
         parts = key.strip().split(".")
@@ -398,6 +451,36 @@ def _assign(tables: dict, assignments, source) -> dict:
         _require_table(table, f"[{section}]")
         table[name] = parse_value(text.strip())
     return tables
+
+
+def _phase_tables(phase: Phase) -> dict:
+    tables = {"end": phase.end}
+    for key, value in phase.settings.items():
+        section, name = key.split(".")
+        tables.setdefault(section, {})[name] = value
+    return tables
+
+
+def _build_phase(table, k, source, hints) -> Phase:
+    """A ``Phase`` from its TOML table {"end": N, section: {key: value}}."""
+    where = f"phases[{k}]"
+    _require_table(table, f"{source}: {where}")
+    if "end" not in table:
+        raise UserError(f"{source}: {where}.end is required (the step the phase ends at)")
+    end = _coerce(table["end"], int, f"{where}.end", source)
+    settings = {}
+    for section, values in table.items():
+        if section == "end":
+            continue
+        _require_table(values, f"{source}: {where}.{section}")
+        for name, value in values.items():
+            key = f"{section}.{name}"
+            if key not in PHASE_KEYS:
+                raise UserError(f"{source}: {where}.{key} cannot change within a run "
+                                f"(a phase may set {', '.join(PHASE_KEYS)})")
+            kind = typing.get_type_hints(hints[section])[name]
+            settings[key] = _coerce(value, kind, f"{where}.{key}", source)
+    return Phase(end, settings)
 
 
 def _require_table(value, where):

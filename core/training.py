@@ -301,7 +301,7 @@ class Trainer:
         epoch, idx = self._batch_indices(step)
         rng = np.random.default_rng([self.recipe.optimisation.seed, epoch, step, self.rank])
         padded = [self.samples[i].pad_ghosts(self.rho_max, rng) for i in idx]
-        data = self.recipe.data
+        data = self.recipe.at(step).data
         batch = collate(padded, self.species, data.properties)
         state = to_state(batch, len(self.species) + 1, self.checkpoint().normalise, self.device)
         if data.property_dropout > 0 and state.y.shape[1]:
@@ -368,6 +368,8 @@ class Trainer:
         t0 = time.perf_counter()
         self.model.train()
         while self.step < opt.steps:
+            now = self.recipe.at(self.step)  # the phase's property dropout, EMA decay and L_SC level power
+            self.framework.config.sc_level_power = now.schedule.sc_level_power
             state = self._make_batch(self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = opt.lr_at(self.step)
@@ -378,7 +380,7 @@ class Trainer:
             loss.backward()
             logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), opt.grad_clip))
             self.optimizer.step()
-            _update_ema(self.ema, self.model, self.step, opt.ema_decay)
+            _update_ema(self.ema, self.model, self.step, now.optimisation.ema_decay)
             self.step += 1
             history.append(logs)
             bar.update(1)

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from core.cli import main
 from core.errors import UserError
 from core.recipe import LrSegment, OptimisationConfig, Recipe, from_legacy, load_recipe, parse_value
-from core.training import train, train_parent
+from core.training import Trainer, train, train_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*/*.toml"))
@@ -86,21 +87,45 @@ def test_recipes_state_the_shipped_runs_settings(config, checkpoint):
     shipped = from_legacy(json.loads(path.read_text())["training"]["train_config"]).flat()
     recipe = load_recipe(ROOT / "configs" / config).flat()
     differ = {k for k in recipe if recipe[k] != shipped[k]}
-    assert differ <= {"optimisation.lr_schedule", "init.checkpoint", "init.recipe", "init.step"}, differ
+    assert differ <= {"optimisation.lr_schedule", "init.checkpoint", "init.recipe", "init.step", "phases"}, differ
     last = recipe["optimisation.lr_schedule"][-1]
     assert [last] == shipped["optimisation.lr_schedule"] or last["decay_start"] == 11000  # a-Si: see above
     if recipe["init.recipe"]:
         assert Path(shipped["init.checkpoint"]).name == f"init-sde-step{recipe['init.step']}"
 
 
-def _tiny(tmp_path, name, *lines):
-    data = tmp_path / "d.extxyz"
-    if not data.exists():
+def test_phases_set_the_settings_of_earlier_steps(tmp_path, one_thread):
+    """The a-SiO2 parent SDE ran its first 9,500 steps without property dropout; a phase says so,
+    and the trainer hides properties only from step 9,500 on."""
+    recipe = load_recipe(ROOT / "configs" / "a-SiO2" / "sde-parent.toml")
+    assert [recipe.at(s).data.property_dropout for s in (0, 9499, 9500, 11499)] == [0.0, 0.0, 0.3, 0.3]
+    assert recipe.at(0).optimisation == recipe.optimisation and recipe.at(0).phases == []
+    path = _tiny(tmp_path, "p.toml", "[schedule]\nframework = \"shortcut\"", "[optimisation]\nsteps = 40",
+                 "[[phases]]\nend = 20\ndata.property_dropout = 0.0\nschedule.sc_level_power = 1.0",
+                 data='properties = ["shear_modulus"]\nproperty_dropout = 0.5')
+    trainer = Trainer(load_recipe(path), tmp_path / "run")
+    hidden = [bool(torch.isnan(trainer._make_batch(step).y).any()) for step in range(40)]
+    assert not any(hidden[:20]) and sum(hidden[20:]) >= 10
+    assert load_recipe(path).at(19).schedule.sc_level_power == 1.0 and load_recipe(path).at(20).schedule.sc_level_power == 0.0
+    for text, message in [("[[phases]]\nend = 5\nnetwork.width = 8", "phases[0].network.width cannot change within a run"),
+                          ("[[phases]]\nend = 5\n[[phases]]\nend = 5", "phases[1].end must be after the previous phase's end (5)"),
+                          ("[[phases]]\ndata.property_dropout = 0.1", "phases[0].end is required"),
+                          ("[[phases]]\nend = 5\noptimisation.ema_decay = 2", "phases[0]: optimisation.ema_decay must be in")]:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(f'[data]\npath = "x"\n{text}\n')
+        with pytest.raises(UserError, match=message.replace("[", "\\[").replace("(", "\\(").replace(")", "\\)")):
+            load_recipe(bad)
+
+
+def _tiny(tmp_path, name, *lines, data=""):
+    """A tiny recipe file on a 2-structure dataset, with more TOML ``lines`` (and [data] keys)."""
+    structures = tmp_path / "d.extxyz"
+    if not structures.exists():
         from tests.test_training import _dataset
 
-        _dataset(data)
+        _dataset(structures)
     path = tmp_path / name
-    path.write_text("\n".join([f'[data]\npath = "{data}"', "[network]\nwidth = 16\nlayers = 1\nvector_channels = 2\n"
+    path.write_text("\n".join([f'[data]\npath = "{structures}"\n{data}', "[network]\nwidth = 16\nlayers = 1\nvector_channels = 2\n"
                                "cutoff = 4.0", "[runtime]\nprogress = false\ncheckpoint_every = 1",
                                "[validation]\nevery = 0", *lines]) + "\n")
     return path
