@@ -31,10 +31,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from core.checkpoint import Checkpoint, save_checkpoint
 from core.errors import UserError
-from core.recipe import Recipe, load_recipe, saved_recipe
 from core.frameworks import State, make_framework
 from core.model import Denoiser
 from core.model.denoiser import mean_neighbour_weight
+from core.recipe import Recipe, load_recipe, saved_recipe
 from core.sample import GHOST, MaterialSample, collate
 
 
@@ -117,7 +117,7 @@ def warm_start(model, framework, species, property_names, source):
     from core.checkpoint import load_checkpoint
 
     src = load_checkpoint(source)
-    where = f"init {source}"
+    where = f"warm start from {source}"
     if framework.name != "shortcut" or src.framework.name not in ("sde", "shortcut"):
         raise UserError(f"{where}: a warm start takes a Material SDE (or AMShortcut) checkpoint into AMShortcut "
                         f"training, not {src.framework.name} into {framework.name}")

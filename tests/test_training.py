@@ -125,7 +125,7 @@ def test_learning_rate_schedule_closed_form():
 
 
 def test_warm_start_from_an_sde_gives_its_network_at_every_step_size(tmp_path, one_thread):
-    """--init-from: the AMShortcut starts as the trained SDE network for any d (the step-size
+    """init.checkpoint: the AMShortcut starts as the trained SDE network for any d (the step-size
     inputs start at zero), and a source of another size or schedule is refused."""
     sde = Trainer(_config(tmp_path, "schedule.framework='sde'", "optimisation.steps=2"), tmp_path / "sde")
     sde.run()
