@@ -45,6 +45,11 @@ def test_help_explains_the_commands():
     assert sub.returncode == 0
     for phrase in ("RMSD", "--plot", "A.extxyz", "B.extxyz", "Ghost atoms", "Example"):
         assert phrase in sub.stdout
+    train = run("train", "--help")
+    assert train.returncode == 0
+    for phrase in ("--config", "--set", "SECTION.KEY=VALUE", "configs/a-Si/shortcut.toml", "optimisation", "--resume",
+                   "parent"):
+        assert phrase in train.stdout
 
 
 def test_generate_help_states_the_samplers_switch():

@@ -148,6 +148,20 @@ def test_parent_is_trained_once_resumed_when_short_and_refused_when_past(tmp_pat
         train_parent(load_recipe(child, ["init.step=1"]), out)
 
 
+def test_saved_recipe_retrains_the_same_model(tmp_path, one_thread):
+    """recipe.toml beside a checkpoint is a valid --config that trains the same weights again,
+    its parent included."""
+    parent = _tiny(tmp_path, "parent.toml", '[schedule]\nframework = "sde"', "[optimisation]\nsteps = 2")
+    child = _tiny(tmp_path, "child.toml", '[schedule]\nframework = "shortcut"', "[optimisation]\nsteps = 2",
+                  f'[init]\nrecipe = "{parent}"')
+    main(["train", "--config", str(child), "--out", str(tmp_path / "a")])
+    main(["train", "--config", str(tmp_path / "a" / "recipe.toml"), "--out", str(tmp_path / "b")])
+    for run in ("a", "b/parent", "b"):
+        assert (tmp_path / run / "recipe.toml").is_file()
+    first, again = (torch.load(tmp_path / run / "weights.pt", weights_only=True) for run in ("a", "b"))
+    assert all(torch.equal(first[k], again[k]) for k in first)
+
+
 @pytest.mark.parametrize("text, message", [
     ("[optimisation]\nstpes = 3", "unknown key optimisation.stpes (known in [optimisation]: steps, batch_size"),
     ("[optimisation]\nstpes = 3\nlrr = 1", "unknown keys optimisation.lrr, optimisation.stpes"),

@@ -11,9 +11,10 @@ from core.errors import UserError
 
 HELP = (
     "Train a generative model from a recipe and write a checkpoint (config.json + weights.pt) to --out.\n\n"
-    "A recipe is a TOML file with the sections [data], [network], [schedule], [optimisation], "
-    "[validation], [runtime] and [init] (docs/recipes.md). configs/<system>/<framework>.toml "
-    "reproduce the shipped models; --set SECTION.KEY=VALUE changes one setting (the value is a "
+    "A recipe is a TOML file with the sections data, network, schedule, optimisation (steps, batch, "
+    "a piecewise learning rate), validation, runtime, init (a warm start) and phases (docs/recipes.md). "
+    "configs/<system>/<framework>.toml reproduce the shipped models, each run phase of their history "
+    "included; --set SECTION.KEY=VALUE changes one setting (the value is a "
     "TOML literal: 100, 5e-4, true, \"text\", [1, 2]; repeat --set for more). Every check names "
     "the key at fault.\n\n"
     "The run saves its recipe as recipe.toml beside the checkpoint (a valid --config) and the EMA "
@@ -24,7 +25,7 @@ HELP = (
     "--out/parent (resumed if stopped, skipped if finished) and forks it. Multi-GPU / multi-node: "
     "`torchrun --nproc-per-node N $(which amshortcut) train ...` (gloo on CPU).\n\n"
     "Example: amshortcut train --config configs/a-Si/shortcut.toml --out runs/a-Si-shortcut\n\n"
-    "Two steps of it: ... --set optimisation.steps=2 --set init.step=2"
+    "Two steps of it and of its parent: ... --set optimisation.steps=2 --set init.step=2"
 )
 
 
