@@ -250,6 +250,7 @@ class Recipe:
         return Recipe.from_dict(_assign(self.to_dict(), assignments, source), source)
 
     def to_toml(self, header: str = "") -> str:
+        """The recipe as a TOML file (every key written), ``header`` as comment lines on top."""
         lines = [f"# {line}" for line in header.splitlines()]
         for section, table in self.to_dict().items():
             if section == "phases":
@@ -262,9 +263,10 @@ class Recipe:
         return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ checks
-    def check(self, paths: bool = False) -> "Recipe":
+    def check(self, paths: bool = False, init: bool = True) -> "Recipe":
         """Every range and choice check, in one place; ``paths`` also checks that the files
-        named exist. Returns self; raises UserError naming the first bad key."""
+        named exist (those of [init] only with ``init``: a resumed run does not use them).
+        Returns self; raises UserError naming the first bad key."""
         from core.frameworks import FRAMEWORKS
         from core.frameworks.base import GHOST_TARGETS, SC_UNITS
 
@@ -335,9 +337,9 @@ class Recipe:
         if paths:
             if not Path(d.path).exists():
                 raise UserError(f"data.path {d.path}: no such dataset directory or file")
-            if i.checkpoint and not Path(i.checkpoint).is_dir():
+            if init and i.checkpoint and not Path(i.checkpoint).is_dir():
                 raise UserError(f"init.checkpoint {i.checkpoint}: no such checkpoint directory")
-            if i.recipe and not Path(i.recipe).is_file():
+            if init and i.recipe and not Path(i.recipe).is_file():
                 raise UserError(f"init.recipe {i.recipe}: no such recipe file")
         return self
 
@@ -390,7 +392,7 @@ def parse_value(text: str):
         return text
 
 
-# Old flat TrainConfig keys (train_config.json of runs saved before recipes, and the
+# Flat keys of runs saved before recipes (their train_config.json, and the
 # "train_config" in their checkpoints' config.json) -> "section.key".
 LEGACY_KEYS = {
     "framework": "schedule.framework", "data": "data.path", "properties": "data.properties",

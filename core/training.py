@@ -52,7 +52,7 @@ class BFloat16Autocast:
 
 # Recipe keys a resumed run must share with the saved one (the others, e.g. steps, the lr
 # schedule, EMA decay, property dropout, threads, validation and checkpoint cadence, may change
-# between sessions; each change is logged).
+# between sittings; each change is logged).
 RESUME_MUST_MATCH = ("schedule.framework", "network.width", "network.layers", "network.vector_channels",
                      "network.cutoff", "network.property_dim", "network.attention", "network.distance_rbf",
                      "data.path", "data.properties", "schedule.sigma_x_max", "schedule.sigma_x_power",
@@ -171,7 +171,7 @@ class Trainer:
     (``train`` passes ``out/parent``); ``init.checkpoint`` is used as it is."""
 
     def __init__(self, recipe: Recipe, out, resume: bool = False, init_from=None):
-        self.recipe, self.out = recipe.check(paths=True), Path(out)
+        self.recipe, self.out = recipe.check(paths=True, init=not resume), Path(out)
         self.rank, self.world = _distributed()
         rt = recipe.runtime
         if rt.threads:

@@ -212,3 +212,26 @@ def test_overrides_and_paths(tmp_path):
     path.write_text("[data\n")
     with pytest.raises(UserError, match="not valid TOML"):
         load_recipe(path)
+
+
+def test_runs_saved_before_recipes_resume(tmp_path, one_thread):
+    """A run whose directory holds a flat train_config.json (no recipe.toml) resumes: its flags
+    convert to the recipe, must-match settings are checked, changes logged, recipe.toml written."""
+    from core.recipe import LEGACY_KEYS
+
+    path = _tiny(tmp_path, "r.toml", '[schedule]\nframework = "sde"', "[optimisation]\nsteps = 2\n"
+                 "lr_schedule = [{lr = 1e-3, end = 4, decay_start = 2}]")
+    out = tmp_path / "run"
+    train(load_recipe(path), out)
+    flat = load_recipe(out / "recipe.toml").flat()
+    legacy = {old: flat[new] for old, new in LEGACY_KEYS.items()}
+    legacy.update(lr=1e-3, lr_decay_start=2, steps=4, out=str(out))  # the old single lr segment ends at steps
+    legacy.pop("sc_level_power")  # a flag the old file predates counts as its default
+    (out / "train_config.json").write_text(json.dumps(legacy))
+    (out / "recipe.toml").unlink()
+    with pytest.raises(UserError, match="cannot resume: network.width was 16 in"):
+        Trainer(load_recipe(path, ["optimisation.steps=3", "network.width=8"]), out, resume=True)
+    trainer = train(load_recipe(path, ["optimisation.steps=3"]), out, resume=True)
+    assert trainer.step == 3 and (out / "recipe.toml").is_file() and not (out / "train_config.json").exists()
+    last_resume = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if "resumed" in line][-1]
+    assert last_resume == {"step": 2, "resumed": True, "changed": {"optimisation.steps": [4, 3]}}

@@ -50,7 +50,7 @@ def train_command(
         recipe = recipe.with_overrides(set_) if set_ else recipe
     else:
         raise UserError("--config is required (a recipe file such as configs/a-Si/shortcut.toml)")
-    recipe.check(paths=True)
+    recipe.check(paths=True, init=not resume)
     trainer = train(recipe, out, resume=resume)
     if trainer.rank == 0:
         typer.echo(f"checkpoint written to {out} (step {trainer.step})")
