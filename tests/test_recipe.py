@@ -11,7 +11,7 @@ import torch
 from core.cli import main
 from core.errors import UserError
 from core.recipe import LrSegment, OptimisationConfig, Recipe, from_legacy, load_recipe, parse_value
-from core.training import Trainer, train, train_parent
+from core.training import Trainer, load_structures, train, train_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*/*.toml"))
@@ -25,11 +25,24 @@ def test_configs_cover_every_shipped_model():
     assert {"a-Si/shortcut.toml", "a-Si/sde.toml", "a-Si/ode.toml", "a-SiO2/shortcut.toml"} <= names
 
 
+_DATASETS = {}
+
+
+def _cached_load_structures(data, split):
+    """core.training.load_structures, read once per (dataset, split) in this test module (the
+    a-Si dataset takes seconds to parse, and four recipes and a parent train on it)."""
+    key = (str(Path(data).resolve()), split)
+    if key not in _DATASETS:
+        _DATASETS[key] = load_structures(data, split)  # the real reader, imported above
+    return list(_DATASETS[key])
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_recipe_trains_two_steps(path, tmp_path, monkeypatch, one_thread):
     """`amshortcut train --config FILE --set ...` as CI runs it; a parent recipe is trained
     first into OUT/parent (two steps too) and forked; the saved recipe.toml round-trips."""
     monkeypatch.chdir(ROOT)  # recipe paths are relative to the repository root
+    monkeypatch.setattr("core.training.load_structures", _cached_load_structures)
     out = tmp_path / "run"
     sets = TWO_STEPS + (["init.step=2"] if load_recipe(path).init.recipe else [])
     main(["train", "--config", str(path), "--out", str(out), *[a for s in sets for a in ("--set", s)]])
