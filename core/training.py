@@ -6,10 +6,12 @@ each global batch.  Everything random derives from ``seed`` (data order and ghos
 from (seed, epoch); torch RNG from seed and rank), and ``resume`` restores the RNG state,
 so a resumed run continues exactly where it stopped.
 
-Files in ``out``: ``config.json`` + ``weights.pt`` (the EMA network, a loadable checkpoint),
-``train_state.pt`` (raw weights, EMA, optimiser, step, RNG; tensors only),
-``train_config.json`` and ``log.jsonl`` (one JSON line per log/validation event, and one per resume
-naming the flags that changed, ``{"step", "resumed", "changed": {flag: [before, after]}}``).
+What a run does is a ``core.recipe.Recipe``. Files in ``out``: ``config.json`` + ``weights.pt``
+(the EMA network, a loadable checkpoint), ``train_state.pt`` (raw weights, EMA, optimiser, step,
+RNG; tensors only), ``recipe.toml`` (the run's recipe, itself a valid ``--config``) and
+``log.jsonl`` (one JSON line per log/validation event, and one per resume naming the settings
+that changed, ``{"step", "resumed", "changed": {"section.key": [before, after]}}``). A recipe
+with a parent (``init.recipe``) trains it first into ``out/parent``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,64 +31,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from core.checkpoint import Checkpoint, save_checkpoint
 from core.errors import UserError
-from core.frameworks import State, default_config, make_framework
-from core.material import GHOST, MaterialSample, collate
-from core.model import Denoiser, DenoiserConfig
+from core.frameworks import State, make_framework
+from core.model import Denoiser
 from core.model.denoiser import mean_neighbour_weight
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on; saved as train_config.json and in the checkpoint."""
-
-    framework: str = "shortcut"  # ode | sde | shortcut
-    data: str = ""  # dataset directory (core.datasets) or one structure file
-    out: str = "runs/model"
-    properties: list = field(default_factory=list)
-    steps: int = 2000
-    batch_size: int = 4  # structures per rank and step
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 100
-    lr_decay_start: int = 0  # cosine decay of lr from this step to lr_final at `steps`; 0 = constant
-    lr_final: float = 1e-5
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    seed: int = 0
-    rho_max: float = 0.0  # atoms/Å^3 incl. ghosts; 0 = 1.1 x the densest training structure
-    max_structures: int = 0  # use only the first N training structures (0 = all)
-    init_from: str = ""  # AMShortcut: start from this Material SDE checkpoint's network (see warm_start)
-    # share of (structure, property) pairs given as missing (NaN -> the null embedding) in each batch;
-    # 0 = always all present (the paper, Sec. 4.4); see Trainer._make_batch
-    property_dropout: float = 0.0
-    # network
-    width: int = 128
-    layers: int = 4
-    vector_channels: int = 8
-    cutoff: float = 6.5
-    property_dim: int = 8
-    attention: bool = True
-    aggregation_norm: float = 0.0  # message-sum divisor; 0 = mean sum_j f_cut(r_ij) of the training data
-    distance_rbf: int = 0  # Gaussian radial basis functions on edge distances (0 = the paper's tanh feature only)
-    # schedule (0 = framework default)
-    sigma_x_max: float = 12.0
-    sigma_x_power: float = 1.0
-    sigma_e: float = 0.0
-    sc_fraction: float = 0.25
-    sc_level_power: float = 0.0  # L_SC level d drawn with probability ~ (2d)^power (0 = uniform); may change on resume
-    sc_units: str = "noise"  # L_SC in noise units (as L_SDE) or drift units (paper Eq. 4); see FrameworkConfig
-    ghost_target: str = "noise"  # ghosts' position target: their noise, or its mean 0; see FrameworkConfig
-    t_power: float = 1.0
-    # bookkeeping
-    log_every: int = 10
-    val_every: int = 500  # 0 = never
-    val_samples: int = 4
-    val_steps: list = field(default_factory=lambda: [1, 10])
-    ckpt_every: int = 500
-    bf16: bool = False  # bfloat16 autocast (CPU AMX / GPU)
-    device: str = "auto"
-    threads: int = 0  # torch CPU threads (0 = torch default)
-    progress: bool = True
+from core.recipe import Recipe, load_recipe, saved_recipe
+from core.material import GHOST, MaterialSample, collate
 
 
 class BFloat16Autocast:
@@ -102,11 +50,14 @@ class BFloat16Autocast:
         return tuple(o.float() for o in out)
 
 
-# Settings a resumed run must share with the saved one (the others, e.g. steps, threads,
-# validation and checkpoint cadence, may change when resuming).
-RESUME_MUST_MATCH = ("framework", "width", "layers", "vector_channels", "cutoff", "properties", "data",
-                     "sigma_x_max", "sigma_x_power", "sigma_e", "t_power", "sc_fraction", "property_dim",
-                     "attention", "init_from", "distance_rbf", "sc_units", "ghost_target")
+# Recipe keys a resumed run must share with the saved one (the others, e.g. steps, the lr
+# schedule, EMA decay, property dropout, threads, validation and checkpoint cadence, may change
+# between sittings; each change is logged).
+RESUME_MUST_MATCH = ("schedule.framework", "network.width", "network.layers", "network.vector_channels",
+                     "network.cutoff", "network.property_dim", "network.attention", "network.distance_rbf",
+                     "data.path", "data.properties", "schedule.sigma_x_max", "schedule.sigma_x_power",
+                     "schedule.sigma_e", "schedule.t_power", "schedule.sc_fraction", "schedule.sc_units",
+                     "schedule.ghost_target", "init.checkpoint", "init.recipe", "init.step")
 
 
 # ----------------------------------------------------------------------------- data
@@ -166,7 +117,7 @@ def warm_start(model, framework, species, property_names, source):
     from core.checkpoint import load_checkpoint
 
     src = load_checkpoint(source)
-    where = f"--init-from {source}"
+    where = f"warm start from {source}"
     if framework.name != "shortcut" or src.framework.name not in ("sde", "shortcut"):
         raise UserError(f"{where}: a warm start takes a Material SDE (or AMShortcut) checkpoint into AMShortcut "
                         f"training, not {src.framework.name} into {framework.name}")
@@ -206,16 +157,6 @@ def _distributed():
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _lr(cfg, step):
-    """Linear warmup, then constant, or a cosine from ``lr`` at ``lr_decay_start`` to
-    ``lr_final`` at ``steps`` (a function of the step only, so resuming needs no state)."""
-    lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-    if cfg.lr_decay_start and step >= cfg.lr_decay_start:
-        frac = min(1.0, (step - cfg.lr_decay_start) / max(1, cfg.steps - cfg.lr_decay_start))
-        lr = cfg.lr_final + (lr - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * frac))
-    return lr
-
-
 @torch.no_grad()
 def _update_ema(ema, model, step, decay):
     d = min(decay, (1 + step) / (10 + step))
@@ -224,96 +165,95 @@ def _update_ema(ema, model, step, decay):
 
 
 class Trainer:
-    """Holds data, model, optimiser and EMA; ``run()`` trains to ``cfg.steps``."""
+    """Holds data, model, optimiser and EMA; ``run()`` trains to ``optimisation.steps``.
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False):
-        self.cfg, self.out = cfg, Path(cfg.out)
+    ``init_from`` is the checkpoint to warm-start from when the recipe names a parent recipe
+    (``train`` passes ``out/parent``); ``init.checkpoint`` is used as it is."""
+
+    def __init__(self, recipe: Recipe, out, resume: bool = False, init_from=None):
+        self.recipe, self.out = recipe.check(paths=True, init=not resume), Path(out)
         self.rank, self.world = _distributed()
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        rt = recipe.runtime
+        if rt.threads:
+            torch.set_num_threads(rt.threads)
         self.device = torch.device("cuda", self.rank % max(1, torch.cuda.device_count())) \
-            if (cfg.device == "auto" and torch.cuda.is_available()) or cfg.device == "cuda" else torch.device("cpu")
+            if (rt.device == "auto" and torch.cuda.is_available()) or rt.device == "cuda" else torch.device("cpu")
         self._load_data()
-        schedule = default_config(cfg.framework)
-        schedule.sigma_x_max = cfg.sigma_x_max
-        schedule.sigma_x_power = cfg.sigma_x_power
-        schedule.sc_fraction = cfg.sc_fraction
-        schedule.sc_level_power = cfg.sc_level_power
-        schedule.sc_units = cfg.sc_units
-        schedule.ghost_target = cfg.ghost_target
-        schedule.t_power = cfg.t_power
-        if cfg.sigma_e:
-            schedule.sigma_e = cfg.sigma_e
-        self.framework = make_framework(schedule)
-        model_cfg = DenoiserConfig(n_classes=len(self.species) + 1, n_properties=len(cfg.properties),
-                                   width=cfg.width, layers=cfg.layers, vector_channels=cfg.vector_channels,
-                                   cutoff=cfg.cutoff, property_dim=cfg.property_dim,
-                                   use_dt=self.framework.uses_dt, attention=cfg.attention,
-                                   distance_rbf=cfg.distance_rbf,
-                                   aggregation_norm=cfg.aggregation_norm or self._neighbour_weight())
-        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        self.framework = make_framework(recipe.schedule.framework_config())
+        net = recipe.network
+        model_cfg = net.denoiser_config(n_classes=len(self.species) + 1, n_properties=len(recipe.data.properties),
+                                        use_dt=self.framework.uses_dt,
+                                        aggregation_norm=net.aggregation_norm or self._neighbour_weight())
+        torch.manual_seed(recipe.optimisation.seed)  # identical initial weights on every rank
         self.model = Denoiser(model_cfg).to(self.device)
-        if cfg.init_from and not resume:
-            warm_start(self.model, self.framework, self.species, cfg.properties, cfg.init_from)
+        source = init_from or recipe.init.checkpoint
+        if recipe.init.recipe and not (source or resume):
+            raise UserError("init.recipe: the parent is trained by core.training.train (or `amshortcut train`), "
+                            "which passes its checkpoint as init_from")
+        if source and not resume:
+            warm_start(self.model, self.framework, self.species, recipe.data.properties, source)
         self.ema = copy.deepcopy(self.model).eval()
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = recipe.optimisation
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=opt.lr_schedule[0].lr,
+                                           weight_decay=opt.weight_decay)
         self.step = 0
-        torch.manual_seed(cfg.seed * 1000 + self.rank)
+        torch.manual_seed(opt.seed * 1000 + self.rank)
         if resume:
             self._resume()
         self.ddp = DistributedDataParallel(self.model) if self.world > 1 else self.model
 
     def _load_data(self):
-        cfg = self.cfg
-        train = load_structures(cfg.data, "train")
-        if cfg.max_structures:
-            train = train[:cfg.max_structures]
+        data = self.recipe.data
+        train = load_structures(data.path, "train")
+        if data.max_structures:
+            train = train[:data.max_structures]
         if not train:
-            raise UserError(f"{cfg.data}: no training structures")
-        self.val = load_structures(cfg.data, "val") if Path(cfg.data).is_dir() else train
+            raise UserError(f"{data.path}: no training structures")
+        self.val = load_structures(data.path, "val") if Path(data.path).is_dir() else train
         self.val = self.val or train
-        self.samples = [MaterialSample.from_atoms(a, cfg.properties) for a in train]
+        self.samples = [MaterialSample.from_atoms(a, data.properties) for a in train]
         self.species = sorted({int(z) for s in self.samples for z in s.numbers if z != GHOST})
-        self.stats = property_stats(self.samples, cfg.properties)
+        self.stats = property_stats(self.samples, data.properties)
         densest = max(s.density for s in self.samples)
-        self.rho_max = cfg.rho_max or round(1.1 * densest, 4)
+        self.rho_max = data.rho_max or round(1.1 * densest, 4)
         if self.rho_max < densest:
-            raise UserError(f"rho_max {self.rho_max} is below the densest training structure ({densest:.4f} atoms/Å^3)")
+            raise UserError(f"data.rho_max {self.rho_max} is below the densest training structure "
+                            f"({densest:.4f} atoms/Å^3)")
 
     def _neighbour_weight(self):
         """Mean weighted neighbour count of (up to 16) ghost-padded training structures."""
-        rng = np.random.default_rng([self.cfg.seed, 1 << 20])
+        rng = np.random.default_rng([self.recipe.optimisation.seed, 1 << 20])
         padded = [s.pad_ghosts(self.rho_max, rng) for s in self.samples[:16]]
         batch = collate(padded, self.species)
-        return round(mean_neighbour_weight(batch.pos, batch.cell, batch.batch, self.cfg.cutoff), 3)
+        return round(mean_neighbour_weight(batch.pos, batch.cell, batch.batch, self.recipe.network.cutoff), 3)
 
     def checkpoint(self) -> Checkpoint:
         """The EMA network as a generation checkpoint (in memory)."""
-        return Checkpoint(self.ema, self.framework, self.species, self.rho_max, list(self.cfg.properties),
-                          self.stats, {"train_config": asdict(self.cfg), "step": self.step,
+        return Checkpoint(self.ema, self.framework, self.species, self.rho_max, list(self.recipe.data.properties),
+                          self.stats, {"recipe": self.recipe.to_dict(), "step": self.step,
                                        "n_train": len(self.samples), "cell": self.samples[0].cell.tolist()})
 
     def _resume(self):
         path = self.out / "train_state.pt"
         if not path.is_file():
             raise UserError(f"cannot resume: {path} does not exist")
-        saved = json.loads((self.out / "train_config.json").read_text())
-        defaults = TrainConfig(framework=self.cfg.framework, data=self.cfg.data, out=self.cfg.out)
-        # the saved flags; a key the saved config predates counts as its default
-        before = {key: saved.get(key, value) for key, value in asdict(defaults).items()}
+        saved = saved_recipe(self.out)
+        if saved is None:
+            raise UserError(f"cannot resume: {self.out} has no recipe.toml")
+        before, now = saved.flat(), self.recipe.flat()
         for key in RESUME_MUST_MATCH:
-            if before[key] != getattr(self.cfg, key):
-                raise UserError(f"cannot resume: {key} was {before[key]!r} in {self.out}, now {getattr(self.cfg, key)!r} "
-                                f"(pass the run's original value; see {self.out / 'train_config.json'})")
+            if before[key] != now[key]:
+                raise UserError(f"cannot resume: {key} was {before[key]!r} in {self.out}, now {now[key]!r} "
+                                f"(keep the run's value; see its recipe.toml)")
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self._trim_log()
-        changed = {key: [before[key], value] for key, value in asdict(self.cfg).items()
-                   if before[key] != value and key not in ("out", "progress")}
-        # train_config.json keeps only the latest flags: the log keeps each phase's changes
+        changed = {key: [before[key], value] for key, value in now.items()
+                   if before[key] != value and key != "runtime.progress"}
+        # recipe.toml keeps only the latest settings: the log keeps each phase's changes
         self._log({"step": self.step, "resumed": True, "changed": changed})
         torch.set_rng_state(state["rng"][self.rank].cpu())
 
@@ -326,7 +266,9 @@ class Trainer:
         if self.rank != 0:
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "train_config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
+        (self.out / "recipe.toml").write_text(self.recipe.to_toml(
+            f"The recipe of this run (step {self.step}); `amshortcut train --config` reads it."))
+        (self.out / "train_config.json").unlink(missing_ok=True)  # an older run's flat config, now in recipe.toml
         tmp = self.out / "train_state.pt.tmp"
         torch.save({"model": self.model.state_dict(), "ema": self.ema.state_dict(),
                     "optimizer": self.optimizer.state_dict(), "step": self.step, "rng": rngs}, tmp)
@@ -335,14 +277,15 @@ class Trainer:
 
     def _batch_indices(self, step):
         """Indices of this rank's structures at ``step`` (epochs are seeded permutations)."""
-        global_batch = self.cfg.batch_size * self.world
+        batch_size = self.recipe.optimisation.batch_size
+        global_batch = batch_size * self.world
         per_epoch = max(1, len(self.samples) // global_batch)
         epoch, k = divmod(step, per_epoch)
-        order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.samples))
+        order = np.random.default_rng([self.recipe.optimisation.seed, epoch]).permutation(len(self.samples))
         if len(order) < global_batch:
             order = np.resize(order, global_batch)
-        start = k * global_batch + self.rank * self.cfg.batch_size
-        return epoch, order[start:start + self.cfg.batch_size]
+        start = k * global_batch + self.rank * batch_size
+        return epoch, order[start:start + batch_size]
 
     def _make_batch(self, step):
         """This rank's ghost-padded batch at ``step``; with ``property_dropout`` p each property of
@@ -356,12 +299,13 @@ class Trainer:
         unset against 0.61 given the training means (docs/model.md: the null property embedding
         was never trained)."""
         epoch, idx = self._batch_indices(step)
-        rng = np.random.default_rng([self.cfg.seed, epoch, step, self.rank])
+        rng = np.random.default_rng([self.recipe.optimisation.seed, epoch, step, self.rank])
         padded = [self.samples[i].pad_ghosts(self.rho_max, rng) for i in idx]
-        batch = collate(padded, self.species, self.cfg.properties)
+        data = self.recipe.at(step).data
+        batch = collate(padded, self.species, data.properties)
         state = to_state(batch, len(self.species) + 1, self.checkpoint().normalise, self.device)
-        if self.cfg.property_dropout > 0 and state.y.shape[1]:
-            drop = torch.from_numpy(rng.random(tuple(state.y.shape)) < self.cfg.property_dropout)
+        if data.property_dropout > 0 and state.y.shape[1]:
+            drop = torch.from_numpy(rng.random(tuple(state.y.shape)) < data.property_dropout)
             state = state.replace(y=torch.where(drop.to(state.y.device), torch.nan, state.y))
         return state
 
@@ -370,12 +314,13 @@ class Trainer:
         from core.metrics import structure_rmsd
         from core.sampling import generate
 
-        ref = self.val[: max(self.cfg.val_samples, 16)]
+        val = self.recipe.validation
+        ref = self.val[: max(val.samples, 16)]
         cell = ref[0].cell.array
         result = {}
-        for n_steps in self.cfg.val_steps:
-            gen = generate(self.checkpoint(), self.cfg.val_samples, int(n_steps), cell, self.rho_max,
-                           device=self.device, seed=self.cfg.seed)
+        for n_steps in val.steps:
+            gen = generate(self.checkpoint(), val.samples, int(n_steps), cell, self.rho_max,
+                           device=self.device, seed=self.recipe.optimisation.seed)
             try:
                 r = structure_rmsd(gen, ref)
             except Exception as exc:  # noqa: BLE001 - e.g. a sample with no real atoms early in training
@@ -408,44 +353,46 @@ class Trainer:
         of ``periodic.wrap`` would round 17 Å coordinates to ~0.06 Å, and the noise targets
         at sigma < 0.1 Å with them)."""
         model, teacher = self.ddp, self.ema
-        if self.cfg.bf16:
+        if self.recipe.runtime.bf16:
             model, teacher = (BFloat16Autocast(m, self.device.type) for m in (model, teacher))
         return self.framework.loss(model, state, target_model=teacher)
 
     def run(self, on_step=None):
-        """Train until ``cfg.steps``; returns the list of per-step loss dicts of this call."""
+        """Train until ``optimisation.steps``; returns the list of per-step loss dicts of this call."""
         from tqdm.auto import tqdm
 
-        cfg = self.cfg
+        opt, val, rt = self.recipe.optimisation, self.recipe.validation, self.recipe.runtime
         history = []
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress or self.rank != 0,
-                   desc=f"train {cfg.framework}", unit="step")
+        bar = tqdm(total=opt.steps, initial=self.step, disable=not rt.progress or self.rank != 0,
+                   desc=f"train {self.framework.name}", unit="step")
         t0 = time.perf_counter()
         self.model.train()
-        while self.step < cfg.steps:
+        while self.step < opt.steps:
+            now = self.recipe.at(self.step)  # the phase's property dropout, EMA decay and L_SC level power
+            self.framework.config.sc_level_power = now.schedule.sc_level_power
             state = self._make_batch(self.step)
             for group in self.optimizer.param_groups:
-                group["lr"] = _lr(cfg, self.step)
+                group["lr"] = opt.lr_at(self.step)
             loss, logs = self.loss(state)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
+            logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), opt.grad_clip))
             self.optimizer.step()
-            _update_ema(self.ema, self.model, self.step, cfg.ema_decay)
+            _update_ema(self.ema, self.model, self.step, now.optimisation.ema_decay)
             self.step += 1
             history.append(logs)
             bar.update(1)
             bar.set_postfix(loss=f"{logs['loss']:.4f}")
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            if self.step % rt.log_every == 0 or self.step == opt.steps:
                 self._log({"step": self.step, "time_s": round(time.perf_counter() - t0, 2), **logs})
-            if cfg.val_every and self.step % cfg.val_every == 0 and self.rank == 0:
+            if val.every and self.step % val.every == 0 and self.rank == 0:
                 val = self.validate()
                 self._log({"step": self.step, **val})
                 bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()
                                                            if isinstance(v, float)))
-            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+            if self.step % rt.checkpoint_every == 0 or self.step == opt.steps:
                 self._save()
             if on_step is not None:
                 on_step(self.step, logs)
@@ -469,9 +416,50 @@ class Trainer:
         dist.destroy_process_group()
 
 
-def train(cfg: TrainConfig, resume: bool = False):
-    """Train (or resume) a model; returns the Trainer (its ``out`` holds the checkpoint)."""
-    trainer = Trainer(cfg, resume=resume)
+def train(recipe: Recipe, out, resume: bool = False):
+    """Train (or resume) the recipe's model into ``out``; returns the Trainer (its ``out`` holds
+    the checkpoint). A parent recipe (``init.recipe``) is trained first into ``out/parent``."""
+    init_from = None
+    if recipe.init.recipe and not resume:
+        init_from = train_parent(recipe, out)
+    trainer = Trainer(recipe, out, resume=resume, init_from=init_from)
     trainer.run()
     trainer.close()
     return trainer
+
+
+def train_parent(recipe: Recipe, out) -> Path:
+    """Train the parent recipe of ``recipe`` into ``out/parent`` up to ``init.step`` (its own
+    steps if 0) and return that directory: a finished parent is skipped, a stopped one resumed.
+    The parent runs on this run's device, threads and progress setting; its own parent, if any,
+    goes to ``out/parent/parent``."""
+    init, rt = recipe.init, recipe.runtime
+    sets = [f"runtime.device={rt.device!r}", f"runtime.threads={rt.threads}",
+            f"runtime.progress={str(rt.progress).lower()}"]
+    if init.step:
+        sets.append(f"optimisation.steps={init.step}")
+    parent = load_recipe(init.recipe, sets)
+    target = parent.optimisation.steps
+    where = Path(out) / "parent"
+    done = _saved_step(where)
+    if done is not None and done > target:
+        raise UserError(f"{where} is at step {done}, past the parent's step {target} to fork at "
+                        f"(init.step): remove it or fork at {done}")
+    if done != target:
+        if parent.init.recipe and done is None:
+            grand = train_parent(parent, where)
+        else:
+            grand = None
+        trainer = Trainer(parent, where, resume=done is not None, init_from=grand)
+        trainer.run()
+        trainer.ddp = trainer.model  # the run's own wrapper is done; the process group stays for the child
+        if trainer.world > 1:
+            dist.barrier()  # rank 0 has written the parent's checkpoint before anyone forks it
+    return where
+
+
+def _saved_step(directory: Path):
+    """The step of the resumable run in ``directory``, or None if there is none."""
+    if not (directory / "train_state.pt").is_file() or not (directory / "config.json").is_file():
+        return None
+    return int(json.loads((directory / "config.json").read_text())["training"]["step"])

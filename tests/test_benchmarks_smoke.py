@@ -26,7 +26,8 @@ from core.catalog import DEFAULT_STEPS, available_checkpoints, shipped_checkpoin
 from core.cli import main as cli
 from core.datasets.shards import shard_path, write_shard
 from core.errors import UserError
-from core.training import TrainConfig, Trainer
+from core.recipe import Recipe
+from core.training import Trainer
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -91,10 +92,13 @@ def _sio2_frames(n=3, edge=8.0, n_si=10):
 
 
 def _train(data: Path, out: Path, framework: str, properties=()) -> Path:
-    cfg = TrainConfig(framework=framework, data=str(data), out=str(out), properties=list(properties), steps=2,
-                      batch_size=2, val_every=0, ckpt_every=2, progress=False, threads=1, device="cpu",
-                      warmup_steps=1, **TINY)
-    Trainer(cfg).run()
+    recipe = Recipe.from_dict({
+        "data": {"path": str(data), "properties": list(properties)}, "network": TINY,
+        "schedule": {"framework": framework},
+        "optimisation": {"steps": 2, "batch_size": 2, "warmup_steps": 1},
+        "validation": {"every": 0},
+        "runtime": {"checkpoint_every": 2, "progress": False, "threads": 1, "device": "cpu"}})
+    Trainer(recipe, out).run()
     return out
 
 

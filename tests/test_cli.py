@@ -45,6 +45,11 @@ def test_help_explains_the_commands():
     assert sub.returncode == 0
     for phrase in ("RMSD", "--plot", "A.extxyz", "B.extxyz", "Ghost atoms", "Example"):
         assert phrase in sub.stdout
+    train = run("train", "--help")
+    assert train.returncode == 0
+    for phrase in ("--config", "--set", "SECTION.KEY=VALUE", "configs/a-Si/shortcut.toml", "optimisation", "--resume",
+                   "parent"):
+        assert phrase in train.stdout
 
 
 def test_generate_help_states_the_samplers_switch():
@@ -117,10 +122,16 @@ def test_bad_options_give_clear_errors(two_sets, tmp_path):
     assert negative.returncode == 2 and "--r-max must be positive" in negative.stderr
     missing_arg = run("metrics", a)
     assert missing_arg.returncode == 2 and "Missing argument 'B.extxyz'" in missing_arg.stderr
-    ghosts = run("train", "--data", a, "--out", tmp_path / "run", "--ghost-target", "zero")
-    assert ghosts.returncode == 2 and "--ghost-target must be one of noise, mean" in ghosts.stderr
-    ode_ghosts = run("train", "--data", a, "--out", tmp_path / "run", "--framework", "ode", "--ghost-target", "mean")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'[data]\npath = "{a}"\n[schedule]\nframework = "shortcut"\n')
+    ghosts = run("train", "--config", recipe, "--out", tmp_path / "run", "--set", "schedule.ghost_target=zero")
+    assert ghosts.returncode == 2 and "schedule.ghost_target must be one of noise, mean, got 'zero'" in ghosts.stderr
+    ode_ghosts = run("train", "--config", recipe, "--out", tmp_path / "run", "--set", "schedule.framework=ode",
+                     "--set", "schedule.ghost_target=mean")
     assert ode_ghosts.returncode == 2 and "applies to the sde and shortcut" in ode_ghosts.stderr
+    no_recipe = run("train", "--out", tmp_path / "run")
+    assert no_recipe.returncode == 2 and "--config is required" in no_recipe.stderr
     assert not (tmp_path / "run").exists()
-    for out in (wrong_suffix, no_folder, negative, missing_arg, ghosts, ode_ghosts):
+    for out in (wrong_suffix, no_folder, negative, missing_arg, ghosts, ode_ghosts, no_recipe):
+        assert len(out.stderr.strip().splitlines()) == 1 or out is missing_arg
         assert "Traceback" not in out.stderr

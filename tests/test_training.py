@@ -1,5 +1,5 @@
-"""Training: a tiny model fits a fixed batch, runs resume exactly, the CLI trains and generates,
-and DistributedDataParallel with 2 gloo processes keeps the ranks in sync."""
+"""Training: a tiny model fits a fixed batch, runs resume exactly, the CLI trains from a recipe and
+generates, and DistributedDataParallel with 2 gloo processes keeps the ranks in sync."""
 
 import json
 import os
@@ -18,7 +18,9 @@ from core.errors import UserError
 from core.frameworks import default_config, make_framework
 from core.material import MaterialSample, collate, write_structures
 from core.model import Denoiser, DenoiserConfig
-from core.training import TrainConfig, Trainer, to_state
+from core.material import MaterialSample, collate, write_structures
+from core.recipe import Recipe
+from core.training import Trainer, to_state
 
 TINY = dict(width=32, layers=2, vector_channels=4, cutoff=4.0)
 
@@ -71,18 +73,20 @@ def _read(path):
     return read_structures(path)
 
 
-def _config(tmp_path, **kw):
-    base = dict(framework="shortcut", data=str(_dataset(tmp_path / "d.extxyz")), out=str(tmp_path / "run"),
-                properties=["shear_modulus"], steps=4, batch_size=2, val_every=0, ckpt_every=2,
-                progress=False, sc_fraction=0.5, **TINY)
-    base.update(kw)
-    return TrainConfig(**base)
+def _config(tmp_path, *sets):
+    """A tiny shortcut recipe on a 2-structure dataset, with ``section.key=value`` changes."""
+    base = {"data": {"path": str(_dataset(tmp_path / "d.extxyz")), "properties": ["shear_modulus"]},
+            "network": {"width": 32, "layers": 2, "vector_channels": 4, "cutoff": 4.0},
+            "schedule": {"framework": "shortcut", "sc_fraction": 0.5},
+            "optimisation": {"steps": 4, "batch_size": 2},
+            "validation": {"every": 0}, "runtime": {"checkpoint_every": 2, "progress": False}}
+    return Recipe.from_dict(base).with_overrides(sets)
 
 
 def test_bf16_autocasts_only_the_network(tmp_path, one_thread, monkeypatch):
     """Noising, wrapping and targets run in float32 even with --bf16; the network in bfloat16.
     (Under autocast, periodic.wrap's einsums rounded 17 Å coordinates to ~0.06 Å.)"""
-    trainer = Trainer(_config(tmp_path, bf16=True, sc_fraction=1.0))
+    trainer = Trainer(_config(tmp_path, "runtime.bf16=true", "schedule.sc_fraction=1.0"), tmp_path / "run")
     seen = {"noisy": [], "network": []}
     noisy = trainer.framework.noisy
 
@@ -107,25 +111,27 @@ def test_bf16_autocasts_only_the_network(tmp_path, one_thread, monkeypatch):
 
 
 def test_learning_rate_schedule_closed_form():
-    """Warmup, then constant; with lr_decay_start a cosine from lr to lr_final at `steps`."""
-    from core.training import _lr
+    """Warmup, then constant; with decay_start a cosine from lr to lr_final at the segment's end."""
+    from core.recipe import LrSegment, OptimisationConfig
 
-    flat = TrainConfig(lr=1e-3, warmup_steps=100, steps=1000)
-    assert _lr(flat, 0) == pytest.approx(1e-5) and _lr(flat, 49) == pytest.approx(5e-4)
-    assert _lr(flat, 500) == _lr(flat, 999) == pytest.approx(1e-3)
-    cos = TrainConfig(lr=1e-3, warmup_steps=100, steps=1000, lr_decay_start=600, lr_final=1e-5)
-    assert _lr(cos, 599) == pytest.approx(1e-3)
-    assert _lr(cos, 600) == pytest.approx(1e-3)
-    assert _lr(cos, 800) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5)  # half way: cos(pi/2) = 0
-    assert _lr(cos, 1000) == pytest.approx(1e-5)
+    flat = OptimisationConfig(steps=1000, warmup_steps=100, lr_schedule=[LrSegment(lr=1e-3)])
+    assert flat.lr_at(0) == pytest.approx(1e-5) and flat.lr_at(49) == pytest.approx(5e-4)
+    assert flat.lr_at(500) == flat.lr_at(999) == pytest.approx(1e-3)
+    cos = OptimisationConfig(steps=1000, warmup_steps=100, lr_final=1e-5,
+                             lr_schedule=[LrSegment(lr=1e-3, decay_start=600)])
+    assert cos.lr_at(599) == pytest.approx(1e-3)
+    assert cos.lr_at(600) == pytest.approx(1e-3)
+    assert cos.lr_at(800) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5)  # half way: cos(pi/2) = 0
+    assert cos.lr_at(1000) == pytest.approx(1e-5)
 
 
 def test_warm_start_from_an_sde_gives_its_network_at_every_step_size(tmp_path, one_thread):
-    """--init-from: the AMShortcut starts as the trained SDE network for any d (the step-size
+    """init.checkpoint: the AMShortcut starts as the trained SDE network for any d (the step-size
     inputs start at zero), and a source of another size or schedule is refused."""
-    sde = Trainer(_config(tmp_path, framework="sde", out=str(tmp_path / "sde"), steps=2))
+    sde = Trainer(_config(tmp_path, "schedule.framework='sde'", "optimisation.steps=2"), tmp_path / "sde")
     sde.run()
-    sc = Trainer(_config(tmp_path, out=str(tmp_path / "sc"), init_from=str(tmp_path / "sde")))
+    fork_of = f"init.checkpoint='{tmp_path / 'sde'}'"
+    sc = Trainer(_config(tmp_path, fork_of), tmp_path / "sc")
     state = sc._make_batch(0)
     t = torch.full((state.n_structures,), 0.4)
     want = sde.ema(state.pos, state.elem, state.cell, state.batch, t, state.y)
@@ -133,33 +139,33 @@ def test_warm_start_from_an_sde_gives_its_network_at_every_step_size(tmp_path, o
         for net in (sc.model, sc.ema):
             got = net(state.pos, state.elem, state.cell, state.batch, t, state.y, torch.full_like(t, d))
             assert all(torch.allclose(g, w, atol=1e-5) for g, w in zip(got, want))
-    cold = Trainer(_config(tmp_path, out=str(tmp_path / "cold"))).model
+    cold = Trainer(_config(tmp_path), tmp_path / "cold").model
     got = cold(state.pos, state.elem, state.cell, state.batch, t, state.y, torch.zeros_like(t))
     assert not torch.allclose(got[0], want[0], atol=1e-3)  # without the warm start they differ
     sc.run()  # and it trains from there
-    assert json.loads((tmp_path / "sc" / "config.json").read_text())["training"]["train_config"]["init_from"]
+    assert json.loads((tmp_path / "sc" / "config.json").read_text())["training"]["recipe"]["init"]["checkpoint"]
     with pytest.raises(UserError, match="model width is 32 there, 16 here"):
-        Trainer(_config(tmp_path, out=str(tmp_path / "x"), init_from=str(tmp_path / "sde"), width=16))
+        Trainer(_config(tmp_path, fork_of, "network.width=16"), tmp_path / "x")
     with pytest.raises(UserError, match="schedule sigma_x_power is 1.0 there, 2.0 here"):
-        Trainer(_config(tmp_path, out=str(tmp_path / "x"), init_from=str(tmp_path / "sde"), sigma_x_power=2.0))
-    fork = Trainer(_config(tmp_path, out=str(tmp_path / "fork"), init_from=str(tmp_path / "sc"), sc_units="drift",
-                           ghost_target="mean"))
+        Trainer(_config(tmp_path, fork_of, "schedule.sigma_x_power=2.0"), tmp_path / "x")
+    fork = Trainer(_config(tmp_path, f"init.checkpoint='{tmp_path / 'sc'}'", "schedule.sc_units='drift'",
+                           "schedule.ghost_target='mean'"), tmp_path / "fork")
     for a, b in zip(fork.model.state_dict().values(), sc.ema.state_dict().values()):
         assert torch.equal(a, b)  # an AMShortcut source is copied as it is (a fork with other loss settings)
     assert (fork.framework.config.sc_units, fork.framework.config.ghost_target) == ("drift", "mean")
-    ode = Trainer(_config(tmp_path, framework="ode", out=str(tmp_path / "ode"), steps=1))
+    ode = Trainer(_config(tmp_path, "schedule.framework='ode'", "optimisation.steps=1"), tmp_path / "ode")
     ode.run()
     with pytest.raises(UserError, match="a Material SDE \\(or AMShortcut\\) checkpoint into AMShortcut"):
-        Trainer(_config(tmp_path, out=str(tmp_path / "x"), init_from=str(tmp_path / "ode")))
+        Trainer(_config(tmp_path, f"init.checkpoint='{tmp_path / 'ode'}'"), tmp_path / "x")
 
 
 def test_property_dropout_hides_properties_reproducibly(tmp_path, one_thread):
     """p = 0 leaves every property given (the paper's training); p > 0 hides each
     (structure, property) with probability p, the same pairs for the same step, and the loss
     stays finite with hidden (NaN) properties."""
-    plain = Trainer(_config(tmp_path, out=str(tmp_path / "plain"), batch_size=2))
+    plain = Trainer(_config(tmp_path), tmp_path / "plain")
     assert torch.isfinite(plain._make_batch(0).y).all()
-    drop = Trainer(_config(tmp_path, out=str(tmp_path / "drop"), batch_size=2, property_dropout=0.5))
+    drop = Trainer(_config(tmp_path, "data.property_dropout=0.5"), tmp_path / "drop")
     masks = torch.stack([torch.isnan(drop._make_batch(k).y).flatten() for k in range(200)])
     assert 0.4 < masks.float().mean().item() < 0.6
     assert torch.equal(masks[7], torch.isnan(drop._make_batch(7).y).flatten())
@@ -171,11 +177,11 @@ def test_property_dropout_hides_properties_reproducibly(tmp_path, one_thread):
 
 
 def test_resume_continues_exactly(tmp_path, one_thread):
-    straight = Trainer(_config(tmp_path, out=str(tmp_path / "a")))
+    straight = Trainer(_config(tmp_path), tmp_path / "a")
     straight.run()
-    first = Trainer(_config(tmp_path, out=str(tmp_path / "b"), steps=2))
+    first = Trainer(_config(tmp_path, "optimisation.steps=2"), tmp_path / "b")
     first.run()
-    resumed = Trainer(_config(tmp_path, out=str(tmp_path / "b"), steps=4), resume=True)
+    resumed = Trainer(_config(tmp_path, "optimisation.steps=4"), tmp_path / "b", resume=True)
     assert resumed.step == 2
     resumed.run()
     for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
@@ -187,61 +193,79 @@ def test_resume_continues_exactly(tmp_path, one_thread):
 def test_resume_trims_the_log_and_refuses_another_schedule(tmp_path, one_thread):
     """Log lines written after the last checkpoint are dropped on resume (each step once);
     resuming with a different noise schedule is refused instead of silently mixing two."""
-    first = Trainer(_config(tmp_path, steps=3, log_every=1, ckpt_every=2))
+    run = tmp_path / "run"
+    first = Trainer(_config(tmp_path, "optimisation.steps=3", "runtime.log_every=1"), run)
     first.run()  # checkpoints at 2 and at the end (3)
     out = Path(first.out)
     with open(out / "log.jsonl", "a") as f:  # as if a killed run had logged past its checkpoint
         f.write(json.dumps({"step": 4, "loss": 1.0}) + "\n")
-    resumed = Trainer(_config(tmp_path, steps=5, log_every=1), resume=True)
+    resumed = Trainer(_config(tmp_path, "optimisation.steps=5", "runtime.log_every=1"), run, resume=True)
     assert resumed.step == 3
     steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert max(steps) == 3
     resumed.run()
     steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines() if "loss" in line]
     assert steps == sorted(set(steps)) and steps[-1] == 5
-    # a flag that the saved train_config.json predates is logged as a change from its default
-    saved = json.loads((out / "train_config.json").read_text())
-    del saved["sc_level_power"]
-    (out / "train_config.json").write_text(json.dumps(saved))
-    Trainer(_config(tmp_path, steps=6, log_every=1, sc_level_power=0.5), resume=True)
+    # a key the saved recipe.toml predates is logged as a change from its default
+    saved = (out / "recipe.toml").read_text()
+    (out / "recipe.toml").write_text(saved.replace("sc_level_power = 0.0\n", ""))
+    Trainer(_config(tmp_path, "optimisation.steps=6", "runtime.log_every=1", "schedule.sc_level_power=0.5"), run,
+            resume=True)
     last = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
-    assert last == {"step": 5, "resumed": True, "changed": {"steps": [5, 6], "sc_level_power": [0.0, 0.5]}}
-    with pytest.raises(UserError, match="sigma_x_power was 1.0"):
-        Trainer(_config(tmp_path, steps=6, sigma_x_power=2.0), resume=True)
-    with pytest.raises(UserError, match="distance_rbf was 0"):
-        Trainer(_config(tmp_path, steps=6, distance_rbf=8), resume=True)
+    assert last == {"step": 5, "resumed": True, "changed": {"schedule.sc_level_power": [0.0, 0.5],
+                                                            "optimisation.steps": [5, 6]}}
+    with pytest.raises(UserError, match="schedule.sigma_x_power was 1.0"):
+        Trainer(_config(tmp_path, "optimisation.steps=6", "schedule.sigma_x_power=2.0"), run, resume=True)
+    with pytest.raises(UserError, match="network.distance_rbf was 0"):
+        Trainer(_config(tmp_path, "optimisation.steps=6", "network.distance_rbf=8"), run, resume=True)
 
 
 def test_cli_train_resume_and_generate(tmp_path, capsys, one_thread):
     data = _dataset(tmp_path / "d.extxyz")
     out = tmp_path / "run"
-    args = ["train", "--framework", "shortcut", "--data", str(data), "--out", str(out), "--batch-size", "2",
-            "--width", "16", "--layers", "1", "--vector-channels", "2", "--cutoff", "4", "--val-every", "2",
-            "--val-steps", "1", "--ckpt-every", "2", "--properties", "shear_modulus", "--distance-rbf", "4"]
-    main(args + ["--steps", "2"])
-    # the EMA decay, the property dropout and the self-consistency level power may change on resume
-    main(args + ["--steps", "3", "--resume", "--ema-decay", "0.99", "--property-dropout", "0.3",
-                 "--sc-level-power", "0.5"])
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(f"""
+[data]
+path = "{data}"
+properties = ["shear_modulus"]
+[network]
+width = 16
+layers = 1
+vector_channels = 2
+cutoff = 4.0
+distance_rbf = 4
+[optimisation]
+steps = 2
+batch_size = 2
+[validation]
+every = 2
+steps = [1]
+[runtime]
+checkpoint_every = 2
+""")
+    main(["train", "--config", str(recipe), "--out", str(out)])
+    # the EMA decay, the property dropout and the self-consistency level power may change on resume;
+    # without --config the run's own recipe.toml is used
+    main(["train", "--resume", "--out", str(out), "--set", "optimisation.steps=3", "--set", "optimisation.ema_decay=0.99",
+          "--set", "data.property_dropout=0.3", "--set", "schedule.sc_level_power=0.5"])
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any("val_rdf_1" in rec for rec in log) and log[-1]["step"] == 3
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["step"] == 3 and config["model"]["distance_rbf"] == 4
-    assert config["training"]["train_config"]["ema_decay"] == 0.99
-    assert config["training"]["train_config"]["property_dropout"] == 0.3
+    assert config["training"]["recipe"]["optimisation"]["ema_decay"] == 0.99
+    assert config["training"]["recipe"]["data"]["property_dropout"] == 0.3
     assert config["schedule"]["sc_level_power"] == 0.5
-    resumes = [rec for rec in log if rec.get("resumed")]  # each phase's changed flags stay on record
+    resumes = [rec for rec in log if rec.get("resumed")]  # each phase's changed settings stay on record
     assert resumes == [{"step": 2, "resumed": True,
-                        "changed": {"steps": [2, 3], "ema_decay": [0.999, 0.99], "property_dropout": [0.0, 0.3],
-                                    "sc_level_power": [0.0, 0.5]}}]
-    with pytest.raises(SystemExit) as exc:
-        main(args + ["--steps", "4", "--ema-decay", "1.5"])
-    assert exc.value.code == 2 and "--ema-decay must be in [0, 1)" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
-        main(args + ["--steps", "4", "--property-dropout", "1"])
-    assert exc.value.code == 2 and "--property-dropout must be in [0, 1)" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
-        main(args + ["--steps", "4", "--sc-level-power", "-1"])
-    assert exc.value.code == 2 and "--sc-level-power must be between 0 and 4" in capsys.readouterr().err
+                        "changed": {"data.property_dropout": [0.0, 0.3], "schedule.sc_level_power": [0.0, 0.5],
+                                    "optimisation.steps": [2, 3], "optimisation.ema_decay": [0.999, 0.99]}}]
+    for change, message in [("optimisation.ema_decay=1.5", "optimisation.ema_decay must be in [0.0, 1.0), got 1.5"),
+                            ("data.property_dropout=1", "data.property_dropout must be in [0.0, 1.0), got 1.0"),
+                            ("schedule.sc_level_power=-1", "schedule.sc_level_power must be in [0.0, 4.0], got -1.0")]:
+        with pytest.raises(SystemExit) as exc:
+            main(["train", "--config", str(recipe), "--out", str(tmp_path / "bad"), "--set", change])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
     gen = tmp_path / "gen.extxyz"
     main(["generate", "--checkpoint", str(out), "--steps", "2", "--n", "2", "--out", str(gen),
           "--property", "shear_modulus=33"])
@@ -254,9 +278,9 @@ def test_cli_train_resume_and_generate(tmp_path, capsys, one_thread):
 
 DDP_SCRIPT = """
 import sys, torch, torch.distributed as dist
-from core.training import TrainConfig, Trainer
-cfg = TrainConfig(**__import__("json").loads(sys.argv[1]))
-trainer = Trainer(cfg)
+from core.recipe import Recipe
+from core.training import Trainer
+trainer = Trainer(Recipe.from_dict(__import__("json").loads(sys.argv[1])), sys.argv[2])
 trainer.run()
 flat = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
 gathered = [torch.zeros_like(flat) for _ in range(2)]
@@ -270,7 +294,8 @@ import os; os.write(1, f"CLOSED {trainer.rank} {dist.is_initialized()}\\n".encod
 
 @pytest.mark.timeout(180)
 def test_ddp_two_gloo_processes_stay_in_sync(tmp_path):
-    cfg = _config(tmp_path, steps=3, batch_size=1, ckpt_every=3, threads=1)
+    recipe = _config(tmp_path, "optimisation.steps=3", "optimisation.batch_size=1", "runtime.checkpoint_every=3",
+                     "runtime.threads=1")
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -279,7 +304,7 @@ def test_ddp_two_gloo_processes_stay_in_sync(tmp_path):
         port = s.getsockname()[1]
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                            "--master-addr", "127.0.0.1", "--master-port", str(port), str(script),
-                           json.dumps(cfg.__dict__)],
+                           json.dumps(recipe.to_dict()), str(tmp_path / "run")],
                           capture_output=True, text=True, env=env, timeout=170)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("MAXDIFF"))
@@ -287,4 +312,4 @@ def test_ddp_two_gloo_processes_stay_in_sync(tmp_path):
     # Trainer.close() tore the group down on both ranks before exit (no gloo teardown abort)
     assert sorted(ln for ln in proc.stdout.splitlines() if ln.startswith("CLOSED")) == \
         ["CLOSED 0 False", "CLOSED 1 False"], proc.stdout
-    assert (Path(cfg.out) / "weights.pt").is_file()
+    assert (tmp_path / "run" / "weights.pt").is_file()

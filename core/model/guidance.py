@@ -6,7 +6,7 @@ with w = 1).
 The AMShortcut paper samples without guidance (w = 0, our default): its flexible embedding
 conditions a single network, and "unset" is the null embedding ``PropertyEmbedding`` draws for a
 missing value. Guidance needs that null embedding to be a *trained* input, i.e. a model trained
-with property dropout (``TrainConfig.property_dropout``); without it the unconditional half is
+with property dropout (the recipe's ``data.property_dropout``); without it the unconditional half is
 off-distribution. Why it exists here: on a-SiO2 our networks barely change their output when the
 property values change (docs/model.md); guidance amplifies that small difference. Measured, it
 is too small for that: w = 2 and 5 do not steer G on the shipped a-SiO2 model (BENCHMARKS.md,
