@@ -116,7 +116,8 @@ def test_cleared_boxes_are_validation_errors(assets):
     s.param.update(n_samples=None, cell_size=None, seed=None)
     s.targets[0].param.update(enabled=True, target=None)
     assert s.errors() == ["Number of samples must be 1–64", "Cell size must be 8–30 Å",
-                          "Seed must be a non-negative integer", "Target for ring_size_mean is not a number"]
+                          "Seed must be a whole number from 0 to 2147483647, got None",
+                          "Target for ring_size_mean is not a number"]
     assert s.atoms_per_sample == 0 and s.warnings() == []
 
 
