@@ -23,6 +23,8 @@ from studio.settings import GenerationSettings
 from studio.tasks import BackgroundTask
 
 SIDEBAR_WIDTH = 330
+STEP_BUTTONS_CSS = ".bk-btn { padding-left: 0; padding-right: 0; min-width: 0; font-size: 13px; }"
+"""Nine step buttons share the sidebar: with Bokeh's default padding "250" was cut off."""
 VIEW_SIZE = (520, 440)  # NGL canvas width, height in px (explicit: a 0-px canvas never draws)
 
 
@@ -49,6 +51,8 @@ class Studio(param.Parameterized):
         self.shear_task = BackgroundTask(dispatch=dispatch)
         self.results = Results()
         self._jupyter_view = None
+        self._epoch = 0  # bumped on a system switch: results of an older request are dropped
+        self.settings.param.watch(self._on_system_switch, "system")
         try:
             self._device = self.backend.default_device()
         except Exception as exc:  # noqa: BLE001 - core not importable: say so, keep the page alive
@@ -84,13 +88,25 @@ class Studio(param.Parameterized):
             return dict(structures=list(structures), analysis=analysis, table=table, notes=notes,
                         device=self.backend.device(structures), elapsed=elapsed)
 
+        epoch = self._epoch
+
         def done(result):
-            self.results.param.update(selected=0, **result)
+            if epoch == self._epoch:  # still the system it was asked for
+                self.results.param.update(selected=0, **result)
 
         return self.task.start(work, done, label=label)
 
     def cancel(self, *_) -> None:
         self.task.cancel()
+
+    def _on_system_switch(self, *_) -> None:
+        """A new system makes the shown structures, curves and status lines stale: clear them."""
+        self._epoch += 1
+        for task in (self.task, self.shear_task):
+            task.cancel()
+            if not task.running:
+                task.param.update(message="", error="")
+        self.results.clear()
 
     def compute_shear_modulus(self, *_) -> bool:
         """Shear modulus (LAMMPS) of the selected structure, in the background."""
@@ -98,13 +114,17 @@ class Studio(param.Parameterized):
         if atoms is None:
             self.shear_task.error = "Generate a structure first"
             return False
+        epoch = self._epoch
 
         def work(progress):
             progress(0, 1)
             return self.backend.shear_modulus(atoms)
 
-        return self.shear_task.start(work, lambda g: self.results.set_shear_modulus(index, g),
-                                     label=f"Shear modulus of structure {index} (LAMMPS)")
+        def done(g):
+            if epoch == self._epoch:
+                self.results.set_shear_modulus(index, g)
+
+        return self.shear_task.start(work, done, label=f"Shear modulus of structure {index} (LAMMPS)")
 
     def _reference(self, system):
         try:
@@ -142,6 +162,18 @@ class Studio(param.Parameterized):
         text = (f"{', '.join(ckpt.species) or '?'} · ρ_max {ckpt.rho_max:g} atoms/Å³ · "
                 f"`{where}`")
         return pn.pane.Markdown(text, styles={"font-size": "0.85em"}, margin=(0, 10))
+
+    @param.depends("settings.system", "settings.framework")
+    def _framework_note(self):
+        """Why the framework selector is greyed out: one trained framework for this system."""
+        s = self.settings
+        if len(s.param.framework.objects) != 1:
+            return pn.pane.Markdown("", margin=0)
+        only = next(iter(s.param.framework.names or {}), s.framework)
+        return pn.pane.Markdown(f"*Only {only} is trained for {s.system}: other frameworks appear here once "
+                                f"their checkpoints exist in assets/checkpoints/{s.system}/.*",
+                                styles={"font-size": "0.85em", "color": "#555"}, margin=(0, 10),
+                                css_classes=["framework-note"])
 
     @param.depends("settings.param", "settings.revision", "task.error", "shear_task.error",
                    "results.notes", "results.analysis")
@@ -212,12 +244,27 @@ class Studio(param.Parameterized):
 
         name = pn.bind(lambda *_: f"{self.settings.system}_{self.settings.steps}steps.extxyz",
                        self.results.param.structures)
+        none = pn.bind(lambda structures: not structures, self.results.param.structures)
         return pn.Row(
             pn.widgets.FileDownload(callback=getter("selected"), filename=name, label="Export selected (.extxyz)",
-                                    embed=False),
+                                    embed=False, disabled=none),
             pn.widgets.FileDownload(callback=getter("all"), filename=name, label="Export all (.extxyz)",
-                                    embed=False),
+                                    embed=False, disabled=none),
         )
+
+    @param.depends("results.structures")
+    def _needs_structures(self):
+        if self.results.structures:
+            return pn.pane.Markdown("", margin=0)
+        return pn.pane.Markdown("*Export and the shear modulus act on generated structures: click Generate first.*",
+                                styles={"color": "#555"}, css_classes=["needs-structures"])
+
+    @param.depends("results.table")
+    def _table(self):
+        if self.results.table is None:
+            return pn.pane.Markdown("*The property table fills after the first generation.*",
+                                    css_classes=["table-empty"])
+        return pn.pane.DataFrame(self.results.table, index=False, max_rows=100, sizing_mode="stretch_width")
 
     def controls(self) -> pn.Column:
         """Sidebar: system, framework, properties, steps, size, seed, Generate/Cancel."""
@@ -232,11 +279,13 @@ class Studio(param.Parameterized):
         return pn.Column(
             pn.widgets.Select.from_param(s.param.system, label="Material system"),
             framework,
+            self._framework_note,
             self._checkpoint_info,
             pn.pane.Markdown("**Condition on properties**", margin=(10, 10, 0, 10)),
             self._property_controls,
             pn.pane.Markdown("**Sampling steps**", margin=(10, 10, 0, 10)),
-            pn.widgets.RadioButtonGroup.from_param(s.param.steps, label="Sampling steps", width=SIDEBAR_WIDTH - 20),
+            pn.widgets.RadioButtonGroup.from_param(s.param.steps, label="Sampling steps", width=SIDEBAR_WIDTH - 20,
+                                                   stylesheets=[STEP_BUTTONS_CSS], css_classes=["steps"]),
             pn.widgets.Select.from_param(s.param.grid_power, label="Step spacing", css_classes=["grid-power"]),
             pn.widgets.IntInput.from_param(s.param.n_samples, label="Number of samples", css_classes=["n-samples"]),
             pn.widgets.FloatInput.from_param(s.param.cell_size, label="Cubic cell edge (Å)", css_classes=["cell-size"]),
@@ -254,7 +303,9 @@ class Studio(param.Parameterized):
     def outputs(self) -> pn.Column:
         """Main area: 3D view, RDF/ADF overlays, property table, exports."""
         shear = pn.widgets.Button(label="Shear modulus of shown structure (LAMMPS, slow)",
-                                  disabled=self.shear_task.param.running)
+                                  disabled=pn.bind(lambda running, structures: running or not structures,
+                                                   self.shear_task.param.running, self.results.param.structures),
+                                  css_classes=["shear"])
         shear.on_click(self.compute_shear_modulus)
         plots = pn.Column(
             pn.pane.HoloViews(pn.bind(rdf_plot, self.results.param.analysis), width=PLOT_WIDTH, height=270,
@@ -266,7 +317,8 @@ class Studio(param.Parameterized):
             self._alerts,
             self._run_info,
             pn.Row(pn.Column(self._structure_picker(), self._view3d()), plots),
-            pn.pane.DataFrame(self.results.param.table, index=False, max_rows=100, sizing_mode="stretch_width"),
+            self._table,
+            self._needs_structures,
             pn.Row(shear, pn.pane.Markdown(self.shear_task.param.message)),
             self._downloads(),
             sizing_mode="stretch_width",

@@ -24,7 +24,8 @@ def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name, n_ref=None, floor=N
     if not curves:
         curves = [hv.Curve([], xlabel, ylabel)]
         title = f"{name}: generate to see it"
-    return hv.Overlay(curves).opts(title=title, legend_position="top_right", width=PLOT_WIDTH,
+    # the legend sits outside the axes, right of them: inside it covered the first RDF peak and the ADF maximum
+    return hv.Overlay(curves).opts(title=title, legend_position="right", width=PLOT_WIDTH,
                                   height=260, show_grid=True)
 
 

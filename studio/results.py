@@ -69,6 +69,11 @@ class Results(param.Parameterized):
     notes = param.List(default=[], doc="Caveats core raised about the last request")
     elapsed = param.Number(default=math.nan, doc="Seconds the last generation took")
 
+    def clear(self) -> None:
+        """Forget the last generation (a new system makes it stale)."""
+        self.param.update(structures=[], selected=0, analysis=None, table=None, device="", notes=[],
+                          elapsed=math.nan)
+
     @property
     def current(self):
         """The selected structure, or None."""

@@ -34,7 +34,9 @@ class PropertyTarget(param.Parameterized):
         start = rng.mean if math.isfinite(rng.mean) else 0.5 * (rng.low + rng.high)
         if not math.isfinite(start):
             start = 0.0
-        return cls(name=rng.name, target=start, low=rng.low, high=rng.high)
+        # four significant digits: the mean of the training data is not known better than that,
+        # and 25.089096448390677 does not fit a target box
+        return cls(name=rng.name, target=float(f"{start:.4g}"), low=rng.low, high=rng.high)
 
     @property
     def range_known(self) -> bool:

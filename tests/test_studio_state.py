@@ -412,3 +412,85 @@ def test_core_backend_reads_reference_npz_with_scalars(assets):
     ref = CoreBackend().reference(assets / "data" / "a-Si")
     assert ref["r"].shape == (100,) and ref["adf"].shape == (180,)
     assert ref["n"] == 100 and ref["rdf_split_half_rmsd"] == 0.05
+
+
+def _add_sio2(assets):
+    import shutil
+
+    src = assets / "checkpoints" / "a-Si" / "shortcut"
+    (assets / "checkpoints" / "a-SiO2").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, assets / "checkpoints" / "a-SiO2" / "shortcut")
+    shutil.copytree(assets / "data" / "a-Si", assets / "data" / "a-SiO2")
+
+
+def test_property_targets_start_with_four_digits(tmp_path):
+    stats = {"shear_modulus": {"mean": 25.089096448390677, "std": 3.08, "min": 16.9402, "max": 37.9496}}
+    s = studio(make_assets(tmp_path / "assets", properties=stats)).settings
+    assert s.targets[0].target == 25.09
+    assert s.targets[0].label() == "shear_modulus (training data: 16.94 – 37.95)"
+
+
+def test_system_switch_clears_stale_results_and_status(assets):
+    _add_sio2(assets)
+    app = studio(assets)
+    app.generate()
+    wait(app.task)
+    assert app.results.structures and app.task.message.endswith("done")
+    app.settings.system = "a-SiO2"
+    r = app.results
+    assert (r.structures, r.analysis, r.table, r.notes, r.device) == ([], None, None, [], "")
+    assert app.task.message == "" and app.task.error == "" and math.isnan(r.elapsed)
+    # a generation still running when the system changes never lands on the new system's page
+    slow = studio(assets, FakeBackend(step_delay=0.02))
+    slow.settings.steps = 50
+    slow.generate()
+    time.sleep(0.1)
+    slow.settings.system = "a-SiO2"
+    wait(slow.task)
+    assert slow.results.structures == [] and slow.task.message == "Cancelled"
+
+
+def test_legends_sit_outside_the_axes(assets):
+    import holoviews as hv
+
+    from studio.plots import adf_plot, rdf_plot
+
+    app = studio(assets)
+    app.generate()
+    wait(app.task)
+    for plot in (rdf_plot(app.results.analysis), adf_plot(app.results.analysis)):
+        fig = hv.render(plot, backend="bokeh")
+        inside = [m for m in fig.center if type(m).__name__ == "Legend"]
+        outside = [m for m in fig.right if type(m).__name__ == "Legend"]
+        assert inside == [] and len(outside) == 1 and len(outside[0].items) == 2
+
+
+def test_empty_state_before_the_first_generation(assets):
+    import panel as pn
+
+    app = studio(assets)
+    layout = app.panel()
+    downloads = layout.select(pn.widgets.FileDownload)
+    shear = next(b for b in layout.select(pn.widgets.Button) if b.label.startswith("Shear modulus"))
+    assert len(downloads) == 2 and all(d.disabled for d in downloads) and shear.disabled
+    assert "click Generate first" in app._needs_structures().object
+    assert "fills after the first generation" in app._table().object
+    app.generate()
+    wait(app.task)
+    assert not any(d.disabled for d in downloads) and not shear.disabled
+    assert app._needs_structures().object == "" and isinstance(app._table(), pn.pane.DataFrame)
+
+
+def test_a_greyed_framework_selector_says_why(assets):
+    app = studio(assets)
+    assert "Only AMShortcut is trained for a-Si" in app._framework_note().object
+
+
+def test_cells_below_twice_the_cutoff_are_refused_before_sampling(assets):
+    s = studio(assets).settings
+    s.checkpoint.config["model"] = {"cutoff": 5.0}
+    s.cell_size = 9.5
+    assert s.errors() == ["Cell too small for this model: a plane spacing of 9.5 Å is below 10 Å "
+                          "(twice its 5 Å neighbour cutoff); use a larger cell"]
+    s.cell_size = 10.0
+    assert s.errors() == []
