@@ -16,8 +16,9 @@ import param
 
 from studio.backend import CoreBackend
 from studio.catalog import ASSETS, data_dir, discover
+from studio.compare import PAPER_PLAN, Comparison, Run, paper_plan, run_label
 from studio.ngl_view import NGLView, atoms_to_pdb
-from studio.plots import PLOT_WIDTH, adf_plot, rdf_plot
+from studio.plots import PLOT_WIDTH, adf_plot, compare_adf_plot, compare_rdf_plot, rdf_plot
 from studio.results import Results, analyse, property_rows
 from studio.settings import GenerationSettings
 from studio.tasks import BackgroundTask
@@ -50,6 +51,7 @@ class Studio(param.Parameterized):
         self.task = BackgroundTask(dispatch=dispatch)
         self.shear_task = BackgroundTask(dispatch=dispatch)
         self.results = Results()
+        self.comparison = Comparison()
         self._jupyter_view = None
         self._epoch = 0  # bumped on a system switch: results of an older request are dropped
         self.settings.param.watch(self._on_system_switch, "system")
@@ -67,34 +69,89 @@ class Studio(param.Parameterized):
             self.task.error = "Cannot generate: " + "; ".join(errors)
             return False
         ckpt, request = self.settings.checkpoint, self.settings.request()
-        system = self.settings.system
+        system, framework = self.settings.system, self.settings.framework
         label = f"Generating {request['n_samples']} × {self.settings.atoms_per_sample}-atom cells, {request['steps']} step(s)"
+        epoch = self._epoch
 
         def work(progress):
-            t0 = time.perf_counter()
-            model = self.backend.load_model(ckpt.path)
-            notes = self.backend.request_notes(model, request["cell"])
-            structures = self.backend.generate(model, progress=progress, **request)
-            elapsed = time.perf_counter() - t0
-            empty = sum(len(a) == 0 for a in structures)
-            structures = [a for a in structures if len(a) > 0]
-            if not structures:
-                raise RuntimeError("every generated structure came out empty (all atoms became ghosts)")
-            if empty:
-                notes.append(f"{empty} structure(s) came out empty (all atoms became ghosts) and were dropped")
-            progress(1, 1, f"Measuring {len(structures)} structures (RDF, ADF, properties)…")
-            analysis = analyse(self.backend, structures, self._reference(system))
-            table = property_rows(self.backend, structures, request["properties"])
-            return dict(structures=list(structures), analysis=analysis, table=table, notes=notes,
-                        device=self.backend.device(structures), elapsed=elapsed)
-
-        epoch = self._epoch
+            return self._generate_and_measure(progress, ckpt, request, system)
 
         def done(result):
             if epoch == self._epoch:  # still the system it was asked for
                 self.results.param.update(selected=0, **result)
+                self.comparison.add(self._run(result, system, framework, request))
 
         return self.task.start(work, done, label=label)
+
+    def reproduce_paper(self, *_) -> bool:
+        """Generate the paper's comparison (AMShortcut 1 and 5 steps, Material SDE 250) into the compare view.
+
+        Uses the sidebar's system, number of samples, cell and seed, without conditioning; False if refused.
+        """
+        from core.errors import UserError
+
+        s = self.settings
+        try:
+            plan = paper_plan(s.catalog.get(s.system, {}))
+        except UserError as exc:
+            self.task.error = f"Cannot reproduce the paper's comparison: {exc}"
+            return False
+        errors = [e for e in s.errors() if not e.startswith("Target for")]
+        if errors:
+            self.task.error = "Cannot reproduce the paper's comparison: " + "; ".join(errors)
+            return False
+        system, base = s.system, {**s.request(), "properties": {}, "grid_power": 1.0}
+        total = sum(steps for _, steps in plan)
+        epoch = self._epoch
+
+        def work(progress):
+            runs, offset = [], 0
+            for framework, steps in plan:
+                ckpt = s.catalog[system][framework]
+                request = {**base, "steps": steps, "rho_max": ckpt.rho_max}
+                name = run_label(framework, steps)
+
+                def sub(k, n, text=None, offset=offset, steps=steps, name=name):
+                    progress(offset + round(k * steps / max(n, 1)), total, text or f"{name}…")
+
+                result = self._generate_and_measure(sub, ckpt, request, system)
+                runs.append(self._run(result, system, framework, request))
+                offset += steps
+            return runs
+
+        def done(runs):
+            if epoch == self._epoch:
+                for run in runs:
+                    self.comparison.add(run)
+
+        return self.task.start(work, done, label="The paper's comparison: " + ", ".join(
+            run_label(f, n) for f, n in plan))
+
+    def _generate_and_measure(self, progress, ckpt, request, system) -> dict:
+        """Worker side of one generation: sample, drop empty cells, measure (fields of `Results`)."""
+        model = self.backend.load_model(ckpt.path)
+        notes = self.backend.request_notes(model, request["cell"])
+        t0 = time.perf_counter()  # sampling only: loading a model is paid once per process
+        structures = self.backend.generate(model, progress=progress, **request)
+        elapsed = time.perf_counter() - t0
+        empty = sum(len(a) == 0 for a in structures)
+        structures = [a for a in structures if len(a) > 0]
+        if not structures:
+            raise RuntimeError("every generated structure came out empty (all atoms became ghosts)")
+        if empty:
+            notes.append(f"{empty} structure(s) came out empty (all atoms became ghosts) and were dropped")
+        progress(1, 1, f"Measuring {len(structures)} structures (RDF, ADF, properties)…")
+        analysis = analyse(self.backend, structures, self._reference(system))
+        table = property_rows(self.backend, structures, request["properties"])
+        return dict(structures=list(structures), analysis=analysis, table=table, notes=notes,
+                    device=self.backend.device(structures), elapsed=elapsed)
+
+    @staticmethod
+    def _run(result: dict, system: str, framework: str, request: dict) -> Run:
+        label = run_label(framework, request["steps"], request.get("grid_power", 1.0), request["properties"])
+        return Run(label=label, system=system, framework=framework, steps=request["steps"],
+                   n_structures=len(result["structures"]), seconds=result["elapsed"], device=result["device"],
+                   analysis=result["analysis"])
 
     def cancel(self, *_) -> None:
         self.task.cancel()
@@ -107,6 +164,7 @@ class Studio(param.Parameterized):
             if not task.running:
                 task.param.update(message="", error="")
         self.results.clear()
+        self.comparison.clear()
 
     def compute_shear_modulus(self, *_) -> bool:
         """Shear modulus (LAMMPS) of the selected structure, in the background."""
@@ -314,13 +372,56 @@ class Studio(param.Parameterized):
                               css_classes=["adf-plot"]),
         )
         return pn.Column(
-            self._alerts,
             self._run_info,
             pn.Row(pn.Column(self._structure_picker(), self._view3d()), plots),
             self._table,
             self._needs_structures,
             pn.Row(shear, pn.pane.Markdown(self.shear_task.param.message)),
             self._downloads(),
+            sizing_mode="stretch_width",
+        )
+
+    @param.depends("comparison.runs")
+    def _compare_table(self):
+        table = self.comparison.table()
+        if table is None:
+            return pn.pane.Markdown("*No runs kept yet: every generation lands here, or click the button above.*",
+                                    css_classes=["compare-empty"])
+        return pn.pane.DataFrame(table, index=False, sizing_mode="stretch_width", css_classes=["compare-table"])
+
+    @param.depends("settings.system")
+    def _paper_note(self):
+        from core.errors import UserError
+
+        try:
+            paper_plan(self.settings.catalog.get(self.settings.system, {}))
+        except UserError as exc:
+            return pn.pane.Markdown(f"*Not available for {self.settings.system}: {exc}.*", styles={"color": "#555"},
+                                    css_classes=["paper-note"])
+        return pn.pane.Markdown(
+            "The paper (Sec. 5.4, Table 1): AMShortcut's ADF RMSD at **1 step** is on par with the Material "
+            "SDE's at **250 steps**, and its RDF RMSD at **5 steps** lower, in 1–3 % of the time. The button "
+            "generates the three runs with the sidebar's samples, cell and seed.", css_classes=["paper-note"])
+
+    def compare_view(self) -> pn.Column:
+        """Kept runs: one table (RMSD, seconds), RDF and ADF overlays; the paper's comparison in one click."""
+        def unavailable(running, system):
+            frameworks = self.settings.catalog.get(system, {})
+            return running or not {f for f, _ in PAPER_PLAN} <= set(frameworks)
+
+        reproduce = pn.widgets.Button(label="Reproduce the paper's comparison", color="primary",
+                                      disabled=pn.bind(unavailable, self.task.param.running, self.settings.param.system),
+                                      css_classes=["reproduce"])
+        reproduce.on_click(self.reproduce_paper)
+        clear = pn.widgets.Button(label="Clear kept runs", disabled=self.task.param.running)
+        clear.on_click(self.comparison.clear)
+        runs = self.comparison.param.runs
+        return pn.Column(
+            pn.Row(reproduce, clear),
+            self._paper_note,
+            self._compare_table,
+            pn.pane.HoloViews(pn.bind(compare_rdf_plot, runs), css_classes=["compare-rdf"]),
+            pn.pane.HoloViews(pn.bind(compare_adf_plot, runs), css_classes=["compare-adf"]),
             sizing_mode="stretch_width",
         )
 
@@ -332,7 +433,10 @@ class Studio(param.Parameterized):
             pn.state.on_session_destroyed(lambda ctx: (self.task.cancel(), self.shear_task.cancel()))
             self.task.param.watch(_notify, "error")
             self.shear_task.param.watch(_notify, "error")
-        return pn.Column(header, pn.Row(self.controls(), self.outputs()), sizing_mode="stretch_width")
+        tabs = pn.Tabs(("Generate", self.outputs()), ("Compare", self.compare_view()), dynamic=False,
+                       sizing_mode="stretch_width", css_classes=["views"])
+        return pn.Column(header, pn.Row(self.controls(), pn.Column(self._alerts, tabs, sizing_mode="stretch_width")),
+                         sizing_mode="stretch_width")
 
     def __panel__(self):
         return self.panel()

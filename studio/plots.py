@@ -41,3 +41,42 @@ def adf_plot(analysis: Analysis | None) -> hv.Overlay:
     a = analysis or Analysis()
     return _overlay(a.theta, a.adf, a.ref.get("theta"), a.ref.get("adf"), a.rmsd.get("adf"),
                     "θ (degrees)", "P(θ) (1/degree)", "ADF", a.ref.get("n"), a.ref.get("adf_split_half_rmsd"))
+
+
+RUN_COLORS = ("#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+"""One colour per kept run in the compare view (the first is the generated colour above)."""
+
+
+def _compare(runs, x_key, y_key, xlabel, ylabel, name):
+    curves = []
+    ref = next((r.analysis.ref for r in runs if r.analysis.ref.get(y_key) is not None), {})
+    if ref:
+        n = ref.get("n")
+        label = "training set" if n is None else f"training set ({int(n)})"
+        curves.append(hv.Curve((ref[x_key], ref[y_key]), xlabel, ylabel, label=label).opts(color=REF_COLOR,
+                                                                                            line_width=3))
+    for run, color in zip(runs, RUN_COLORS):
+        a = run.analysis
+        if getattr(a, y_key) is not None:
+            rmsd = a.rmsd.get(y_key)
+            label = run.label if rmsd is None else f"{run.label} ({rmsd:.2g})"
+            curves.append(hv.Curve((getattr(a, x_key), getattr(a, y_key)), xlabel, ylabel,
+                                   label=label).opts(color=color))
+    title = f"{name} of each kept run (RMSD to training)" if runs else f"{name}: generate to compare runs"
+    if not curves:
+        curves = [hv.Curve([], xlabel, ylabel)]
+    return hv.Overlay(curves).opts(title=title, legend_position="right", width=COMPARE_WIDTH, height=300,
+                                  show_grid=True)
+
+
+COMPARE_WIDTH = 860  # px: the legend, outside the axes, names each run
+
+
+def compare_rdf_plot(runs) -> hv.Overlay:
+    """g(r) of every kept run over the training set's."""
+    return _compare(runs, "r", "rdf", "r (Å)", "g(r)", "RDF")
+
+
+def compare_adf_plot(runs) -> hv.Overlay:
+    """P(θ) of every kept run over the training set's."""
+    return _compare(runs, "theta", "adf", "θ (degrees)", "P(θ) (1/degree)", "ADF")

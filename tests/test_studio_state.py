@@ -494,3 +494,63 @@ def test_cells_below_twice_the_cutoff_are_refused_before_sampling(assets):
                           "(twice its 5 Å neighbour cutoff); use a larger cell"]
     s.cell_size = 10.0
     assert s.errors() == []
+
+
+def _add_sde(assets):
+    import json
+    import shutil
+
+    src = assets / "checkpoints" / "a-Si" / "shortcut"
+    shutil.copytree(src, src.parent / "sde")
+    cfg = json.loads((src.parent / "sde" / "config.json").read_text())
+    (src.parent / "sde" / "config.json").write_text(json.dumps({**cfg, "framework": "sde"}))
+
+
+def test_generations_are_kept_for_comparison(assets):
+    from studio.plots import compare_adf_plot, compare_rdf_plot
+
+    app = studio(assets)
+    for steps in (1, 5, 1):
+        app.settings.steps = steps
+        app.generate()
+        wait(app.task)
+    runs = app.comparison.runs
+    assert [r.label for r in runs] == ["AMShortcut · 5 steps", "AMShortcut · 1 step"]  # the 2nd 1-step run replaced the 1st
+    table = app.comparison.table()
+    assert list(table.columns[:6]) == ["run", "structures", "seconds", "% of slowest", "RDF RMSD", "ADF RMSD"]
+    assert table["% of slowest"].max() == 100.0 and (table["structures"] == 4).all()
+    assert table["RDF RMSD"].iloc[1] == round(runs[1].analysis.rmsd["rdf"], 4)
+    plot = compare_rdf_plot(runs)
+    assert [c.label for c in plot][0] == "training set (100)" and len(plot) == 3
+    assert [c.label for c in compare_adf_plot(runs)][1].startswith("AMShortcut · 5 steps (")
+    app.settings.targets[0].enabled = True
+    app.settings.grid_power = 2.0
+    app.generate()
+    wait(app.task)
+    assert app.comparison.runs[-1].label == "AMShortcut · 1 step · t^2 · ring_size_mean=6.1"
+
+
+def test_reproduce_the_papers_comparison_in_one_click(assets):
+    _add_sde(assets)
+    backend = FakeBackend()
+    app = studio(assets, backend)
+    app.settings.param.update(n_samples=2, seed=3)
+    app.settings.targets[0].enabled = True  # the paper's runs are unconditioned whatever the sidebar says
+    assert app.reproduce_paper()
+    wait(app.task)
+    assert app.task.error == "" and app.task.step == app.task.total == 256
+    assert [(c["steps"], c["n_samples"], c["seed"], c["properties"]) for c in backend.calls] == [
+        (1, 2, 3, {}), (5, 2, 3, {}), (250, 2, 3, {})]
+    assert [r.label for r in app.comparison.runs] == ["AMShortcut · 1 step", "AMShortcut · 5 steps",
+                                                      "Material SDE · 250 steps"]
+    assert [r.framework for r in app.comparison.runs] == ["shortcut", "shortcut", "sde"]
+    app.settings.system = "a-SiO2"  # another system: the kept runs are stale
+    assert app.comparison.runs == [] and app.comparison.table() is None
+
+
+def test_papers_comparison_needs_both_frameworks(assets):
+    app = studio(assets)
+    assert app.reproduce_paper() is False
+    assert app.task.error == ("Cannot reproduce the paper's comparison: the paper's comparison needs a "
+                              "Material SDE checkpoint for this system")
+    assert "Not available for a-Si" in app._paper_note().object
