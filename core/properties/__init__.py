@@ -2,6 +2,7 @@
 them (App. B.6, SPEC §5). Ghost atoms (atomic number 0) are excluded everywhere."""
 
 from core.properties.composition import li_concentration
+from core.properties.energy import energy_per_atom
 from core.properties.elastic import (
     default_calculator,
     elastic_constants,
@@ -16,6 +17,7 @@ from core.properties.rings import find_rings, ring_size_distribution, ring_size_
 __all__ = [
     "default_calculator",
     "elastic_constants",
+    "energy_per_atom",
     "find_rings",
     "li_concentration",
     "ring_size_distribution",
