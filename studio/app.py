@@ -17,8 +17,9 @@ import param
 from studio.backend import CoreBackend
 from studio.catalog import ASSETS, data_dir, discover
 from studio.compare import PAPER_PLAN, Comparison, Run, paper_plan, run_label
+from studio.inverse import InverseSweep, sweep_points
 from studio.ngl_view import NGLView, atoms_to_pdb
-from studio.plots import PLOT_WIDTH, adf_plot, compare_adf_plot, compare_rdf_plot, rdf_plot
+from studio.plots import PLOT_WIDTH, adf_plot, compare_adf_plot, compare_rdf_plot, coordination_plot, rdf_plot
 from studio.results import Results, analyse, property_rows
 from studio.settings import GenerationSettings
 from studio.tasks import BackgroundTask
@@ -52,6 +53,10 @@ class Studio(param.Parameterized):
         self.shear_task = BackgroundTask(dispatch=dispatch)
         self.results = Results()
         self.comparison = Comparison()
+        self.inverse = InverseSweep()
+        self.inverse_task = BackgroundTask(dispatch=dispatch)
+        self.inverse.set_targets(self.settings.targets)
+        self.settings.param.watch(lambda *_: self.inverse.set_targets(self.settings.targets), "targets")
         self._jupyter_view = None
         self._epoch = 0  # bumped on a system switch: results of an older request are dropped
         self.settings.param.watch(self._on_system_switch, "system")
@@ -127,6 +132,55 @@ class Studio(param.Parameterized):
         return self.task.start(work, done, label="The paper's comparison: " + ", ".join(
             run_label(f, n) for f, n in plan))
 
+    def run_inverse_sweep(self, *_) -> bool:
+        """Generate `per_target` structures at each target of the sweep and measure the property on each,
+        in the background (cancellable); False if refused."""
+        s, sweep = self.settings, self.inverse
+        errors = sweep.errors() or [e for e in s.errors() if not e.startswith("Target for")]
+        if errors:
+            self.inverse_task.error = "Cannot run the sweep: " + "; ".join(errors)
+            return False
+        ckpt, name, targets, per = s.checkpoint, sweep.prop, sweep.targets(), int(sweep.per_target)
+        base = {**s.request(), "n_samples": per}
+        base["properties"] = {k: v for k, v in base["properties"].items() if k != name}  # others stay as set
+        steps, epoch = base["steps"], self._epoch
+        total = len(targets) * (steps + per)
+
+        def work(progress):
+            model = self.backend.load_model(ckpt.path)
+            done, rows_t, rows_y = 0, [], []
+            for k, target in enumerate(targets):
+                head = f"Target {k + 1}/{len(targets)}: {name} = {target:.4g}"
+
+                def sub(i, n, text=None, done=done, head=head):
+                    progress(done + round(i * steps / max(n, 1)), total, text or f"{head}, generating…")
+
+                request = {**base, "properties": {**base["properties"], name: float(target)}}
+                structures = [a for a in self.backend.generate(model, progress=sub, **request) if len(a)]
+                done += steps
+                for i, atoms in enumerate(structures):
+                    progress(done, total, f"{head}, measuring structure {i + 1}/{len(structures)}…")
+                    try:
+                        value = self.backend.measure_property(name, atoms)
+                    except Exception:  # noqa: BLE001 - one failed measurement leaves a gap, not a failed sweep
+                        value = math.nan
+                    rows_t.append(float(target))
+                    rows_y.append(value)
+                    done += 1
+                done = (k + 1) * (steps + per)
+                progress(done, total, f"{head}: done")
+            return sweep_points(rows_t, rows_y)
+
+        def finish(points):
+            if epoch != self._epoch:
+                return
+            finite = points.dropna()
+            scores = self.backend.inverse_errors(finite["target"], finite["achieved"]) if len(finite) else {}
+            sweep.param.update(points=points, scores=scores)
+
+        sweep.clear()
+        return self.inverse_task.start(work, finish, label=f"Sweep of {len(targets)} {name} targets × {per}")
+
     def _generate_and_measure(self, progress, ckpt, request, system) -> dict:
         """Worker side of one generation: sample, drop empty cells, measure (fields of `Results`)."""
         model = self.backend.load_model(ckpt.path)
@@ -141,7 +195,7 @@ class Studio(param.Parameterized):
         if empty:
             notes.append(f"{empty} structure(s) came out empty (all atoms became ghosts) and were dropped")
         progress(1, 1, f"Measuring {len(structures)} structures (RDF, ADF, properties)…")
-        analysis = analyse(self.backend, structures, self._reference(system))
+        analysis = analyse(self.backend, structures, self._reference(system), self._reference_checks(system))
         table = property_rows(self.backend, structures, request["properties"])
         return dict(structures=list(structures), analysis=analysis, table=table, notes=notes,
                     device=self.backend.device(structures), elapsed=elapsed)
@@ -159,7 +213,7 @@ class Studio(param.Parameterized):
     def _on_system_switch(self, *_) -> None:
         """A new system makes the shown structures, curves and status lines stale: clear them."""
         self._epoch += 1
-        for task in (self.task, self.shear_task):
+        for task in (self.task, self.shear_task, self.inverse_task):
             task.cancel()
             if not task.running:
                 task.param.update(message="", error="")
@@ -183,6 +237,12 @@ class Studio(param.Parameterized):
                 self.results.set_shear_modulus(index, g)
 
         return self.shear_task.start(work, done, label=f"Shear modulus of structure {index} (LAMMPS)")
+
+    def _reference_checks(self, system):
+        try:
+            return self.backend.reference_checks(data_dir(system, self.assets))
+        except FileNotFoundError:
+            return None
 
     def _reference(self, system):
         try:
@@ -233,7 +293,7 @@ class Studio(param.Parameterized):
                                 styles={"font-size": "0.85em", "color": "#555"}, margin=(0, 10),
                                 css_classes=["framework-note"])
 
-    @param.depends("settings.param", "settings.revision", "task.error", "shear_task.error",
+    @param.depends("settings.param", "settings.revision", "task.error", "shear_task.error", "inverse_task.error",
                    "results.notes", "results.analysis")
     def _alerts(self):
         items = []
@@ -242,7 +302,7 @@ class Studio(param.Parameterized):
         notes = self.results.notes + (self.results.analysis.notes if self.results.analysis else [])
         for line in self.settings.warnings() + notes:
             items.append(pn.pane.Alert(line, alert_type="warning", margin=(2, 5)))
-        for err in (self.task.error, self.shear_task.error):
+        for err in (self.task.error, self.shear_task.error, self.inverse_task.error):
             if err:
                 items.append(pn.pane.Alert(err, alert_type="danger", margin=(2, 5), css_classes=["task-error"]))
         return pn.Column(*items, sizing_mode="stretch_width")
@@ -260,6 +320,24 @@ class Studio(param.Parameterized):
         if not rows:
             rows.append(pn.pane.Markdown("*This checkpoint has no conditioning properties.*"))
         return pn.Column(*rows)
+
+    @param.depends("results.analysis")
+    def _checks_text(self):
+        a = self.results.analysis
+        if a is None or not a.checks:
+            return pn.pane.Markdown("*Structure checks (coordination, close pairs, energy per atom) appear "
+                                    "after a generation.*", css_classes=["checks"])
+        c, ref = a.checks, a.ref_checks
+        vs = lambda key, fmt: f" (training {format(ref[key], fmt)})" if key in ref else ""  # noqa: E731
+        potential = "Tersoff Si–O" if "O" in c["rule"] else "Stillinger–Weber"
+        lines = [f"**Structure checks** ({c['rule']}; training: {ref.get('n', 'no')} structures)",
+                 f"- {c['ideal']}-fold: **{100 * c['ideal_share']:.1f} %**"
+                 + (f" (training {100 * ref['ideal_share']:.1f} %)" if "ideal_share" in ref else ""),
+                 f"- close pairs per structure: **{c['close_pairs']:.2f}**{vs('close_pairs', '.2f')}"
+                 " (closer than 0.75 × the covalent radii)"]
+        if "energy" in c:
+            lines.append(f"- energy: **{c['energy']:.3f} eV/atom**{vs('energy', '.3f')}, {potential}, unrelaxed")
+        return pn.pane.Markdown("\n".join(lines), css_classes=["checks"])
 
     def _structure_picker(self):
         picker = pn.widgets.Select(label="Structure shown", options={}, width=SIDEBAR_WIDTH - 20)
@@ -374,6 +452,8 @@ class Studio(param.Parameterized):
         return pn.Column(
             self._run_info,
             pn.Row(pn.Column(self._structure_picker(), self._view3d()), plots),
+            pn.Row(pn.pane.HoloViews(pn.bind(coordination_plot, self.results.param.analysis), width=PLOT_WIDTH,
+                                     height=270, css_classes=["coordination-plot"]), self._checks_text),
             self._table,
             self._needs_structures,
             pn.Row(shear, pn.pane.Markdown(self.shear_task.param.message)),
@@ -425,15 +505,51 @@ class Studio(param.Parameterized):
             sizing_mode="stretch_width",
         )
 
+    def inverse_view(self) -> pn.Column:
+        """Sweep of targets: achieved vs target with the identity line and the training range."""
+        sweep, task = self.inverse, self.inverse_task
+        run = pn.widgets.Button(label="Run the sweep", color="primary", disabled=task.param.running,
+                                css_classes=["run-sweep"])
+        run.on_click(self.run_inverse_sweep)
+        cancel = pn.widgets.Button(label="Cancel", disabled=task.param.running.rx.not_(), css_classes=["cancel-sweep"])
+        cancel.on_click(lambda *_: task.cancel())
+        controls = pn.Row(
+            pn.widgets.Select.from_param(sweep.param.prop, label="Property", width=170),
+            pn.widgets.FloatInput.from_param(sweep.param.low, label="First target", width=110),
+            pn.widgets.FloatInput.from_param(sweep.param.high, label="Last target", width=110),
+            pn.widgets.IntInput.from_param(sweep.param.n_targets, label="Targets", width=80),
+            pn.widgets.IntInput.from_param(sweep.param.per_target, label="Structures each", width=110),
+        )
+        status = pn.pane.Markdown(pn.bind(lambda msg, k, n, running: f"{msg} ({k} / {n})" if running else msg,
+                                          task.param.message, task.param.step, task.param.total, task.param.running),
+                                  css_classes=["sweep-message"])
+        note = pn.pane.Markdown(
+            "Generates the structures with the sidebar's framework, steps, cell and seed, then measures the "
+            "property on each in the background (shear modulus: LAMMPS, seconds to minutes a structure).",
+            styles={"color": "#555"})
+        empty = pn.bind(lambda prop: "" if prop else "*This checkpoint has no conditioning property to sweep: "
+                        "choose a system whose model was trained with properties (a-SiO2).*", sweep.param.prop)
+        return pn.Column(
+            pn.pane.Markdown(empty, css_classes=["sweep-empty"]), controls, note, pn.Row(run, cancel),
+            pn.indicators.Progress(value=task.param.step, max=task.param.total, width=400,
+                                   css_classes=["sweep-progress"]),
+            status,
+            pn.pane.HoloViews(pn.bind(sweep.plot, sweep.param.points, sweep.param.scores, sweep.param.prop),
+                              css_classes=["inverse-plot"]),
+            sizing_mode="stretch_width",
+        )
+
     def panel(self) -> pn.viewable.Viewable:
         """The whole studio as one Panel layout."""
         header = pn.pane.Markdown("## AMShortcut Studio — generative design of amorphous materials",
                                   margin=(5, 10))
         if _served():
-            pn.state.on_session_destroyed(lambda ctx: (self.task.cancel(), self.shear_task.cancel()))
-            self.task.param.watch(_notify, "error")
-            self.shear_task.param.watch(_notify, "error")
-        tabs = pn.Tabs(("Generate", self.outputs()), ("Compare", self.compare_view()), dynamic=False,
+            pn.state.on_session_destroyed(lambda ctx: [t.cancel() for t in (self.task, self.shear_task,
+                                                                              self.inverse_task)])
+            for task in (self.task, self.shear_task, self.inverse_task):
+                task.param.watch(_notify, "error")
+        tabs = pn.Tabs(("Generate", self.outputs()), ("Compare", self.compare_view()),
+                       ("Inverse design", self.inverse_view()), dynamic=False,
                        sizing_mode="stretch_width", css_classes=["views"])
         return pn.Column(header, pn.Row(self.controls(), pn.Column(self._alerts, tabs, sizing_mode="stretch_width")),
                          sizing_mode="stretch_width")

@@ -8,7 +8,7 @@ and targets replace the older one). `PAPER_PLAN` is the comparison of the paper'
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 import param
@@ -44,8 +44,7 @@ class Run:
     n_structures: int
     seconds: float
     device: str
-    analysis: Analysis
-    checks: dict = field(default_factory=dict)  # structure checks of the generated set (`Results.checks`)
+    analysis: Analysis  # curves, RMSD and structure checks
 
 
 def paper_plan(frameworks) -> list[tuple[str, int]]:
@@ -78,14 +77,20 @@ class Comparison(param.Parameterized):
             return None
         slowest = max((r.seconds for r in self.runs if math.isfinite(r.seconds)), default=math.nan)
         rows = []
+        ref = next((r.analysis for r in self.runs if r.analysis.ref_checks), None)
+        if ref is not None:  # the training structures' checks: what every run should match
+            rows.append({"run": "training set", "structures": ref.ref_checks.get("n", math.nan),
+                         **Analysis(checks=ref.ref_checks).summary()})
         for r in self.runs:
             row = {"run": r.label, "structures": r.n_structures, "seconds": round(r.seconds, 2),
                    "% of slowest": round(100 * r.seconds / slowest, 1) if slowest > 0 else math.nan,
                    "RDF RMSD": _rounded(r.analysis.rmsd.get("rdf"), 4),
                    "ADF RMSD": _rounded(r.analysis.rmsd.get("adf"), 6)}
-            row.update(r.checks.get("summary", {}))
+            row.update(r.analysis.summary())
             rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        first = [c for c in ("run", "structures", "seconds", "% of slowest", "RDF RMSD", "ADF RMSD") if c in table]
+        return table[first + [c for c in table.columns if c not in first]]
 
 
 def _rounded(value, digits):

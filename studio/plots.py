@@ -25,8 +25,9 @@ def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name, n_ref=None, floor=N
         curves = [hv.Curve([], xlabel, ylabel)]
         title = f"{name}: generate to see it"
     # the legend sits outside the axes, right of them: inside it covered the first RDF peak and the ADF maximum
+    # framewise: each new result re-ranges the axes (else the empty plot's 0–1 range sticks)
     return hv.Overlay(curves).opts(title=title, legend_position="right", width=PLOT_WIDTH,
-                                  height=260, show_grid=True)
+                                  height=260, show_grid=True, framewise=True)
 
 
 def rdf_plot(analysis: Analysis | None) -> hv.Overlay:
@@ -66,7 +67,7 @@ def _compare(runs, x_key, y_key, xlabel, ylabel, name):
     if not curves:
         curves = [hv.Curve([], xlabel, ylabel)]
     return hv.Overlay(curves).opts(title=title, legend_position="right", width=COMPARE_WIDTH, height=300,
-                                  show_grid=True)
+                                  show_grid=True, framewise=True)
 
 
 COMPARE_WIDTH = 860  # px: the legend, outside the axes, names each run
@@ -80,3 +81,18 @@ def compare_rdf_plot(runs) -> hv.Overlay:
 def compare_adf_plot(runs) -> hv.Overlay:
     """P(θ) of every kept run over the training set's."""
     return _compare(runs, "theta", "adf", "θ (degrees)", "P(θ) (1/degree)", "ADF")
+
+
+def coordination_plot(analysis: Analysis | None) -> hv.Bars:
+    """First-shell coordination histogram, generated beside training (fraction of centre atoms)."""
+    a = analysis or Analysis()
+    rows = []
+    for name, checks in (("training set", a.ref_checks), ("generated", a.checks)):
+        if checks and "coordination" in checks:
+            rows += [(str(k), name, float(v)) for k, v in zip(checks["counts"], checks["coordination"])]
+    rule = (a.checks or a.ref_checks).get("rule", "")
+    title = f"Coordination: {rule}" if rows else "Coordination: generate to see it"
+    bars = hv.Bars(rows, ["neighbours", "set"], "fraction of atoms")
+    return bars.opts(title=title, width=PLOT_WIDTH, height=260, show_grid=True, legend_position="right",
+                     color=hv.dim("set").categorize({"training set": REF_COLOR, "generated": GEN_COLOR}),
+                     multi_level=False, show_legend=True, framewise=True)

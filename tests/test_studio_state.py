@@ -517,9 +517,13 @@ def test_generations_are_kept_for_comparison(assets):
     runs = app.comparison.runs
     assert [r.label for r in runs] == ["AMShortcut · 5 steps", "AMShortcut · 1 step"]  # the 2nd 1-step run replaced the 1st
     table = app.comparison.table()
-    assert list(table.columns[:6]) == ["run", "structures", "seconds", "% of slowest", "RDF RMSD", "ADF RMSD"]
-    assert table["% of slowest"].max() == 100.0 and (table["structures"] == 4).all()
-    assert table["RDF RMSD"].iloc[1] == round(runs[1].analysis.rmsd["rdf"], 4)
+    assert list(table.columns) == ["run", "structures", "seconds", "% of slowest", "RDF RMSD", "ADF RMSD",
+                                   "4-fold %", "close pairs", "eV/atom"]
+    assert list(table["run"]) == ["training set", "AMShortcut · 5 steps", "AMShortcut · 1 step"]
+    assert table["structures"].tolist() == [32, 4, 4] and table["% of slowest"].max() == 100.0
+    assert table["4-fold %"].iloc[0] == 44.0 and table["eV/atom"].iloc[0] == -4.2  # FakeBackend's training checks
+    assert table["RDF RMSD"].iloc[2] == round(runs[1].analysis.rmsd["rdf"], 4)
+    assert table["close pairs"].iloc[1] == round(runs[0].analysis.checks["close_pairs"], 2)
     plot = compare_rdf_plot(runs)
     assert [c.label for c in plot][0] == "training set (100)" and len(plot) == 3
     assert [c.label for c in compare_adf_plot(runs)][1].startswith("AMShortcut · 5 steps (")
@@ -554,3 +558,57 @@ def test_papers_comparison_needs_both_frameworks(assets):
     assert app.task.error == ("Cannot reproduce the paper's comparison: the paper's comparison needs a "
                               "Material SDE checkpoint for this system")
     assert "Not available for a-Si" in app._paper_note().object
+
+
+def test_inverse_design_sweep_measures_each_structure_in_the_background(assets):
+    backend = FakeBackend()
+    app = studio(assets, backend)
+    sweep = app.inverse
+    assert sweep.param.prop.objects == ["ring_size_mean", "shear_modulus"] and sweep.prop == "ring_size_mean"
+    sweep.prop = "shear_modulus"
+    assert (sweep.low, sweep.high, sweep.training) == (20.0, 40.0, (20.0, 40.0))
+    sweep.param.update(low=10.0, high=50.0, n_targets=3, per_target=2)
+    app.settings.steps = 2
+    assert app.run_inverse_sweep()
+    wait(app.inverse_task)
+    assert app.inverse_task.error == "" and app.inverse_task.step == app.inverse_task.total == 3 * (2 + 2)
+    assert [c["properties"] for c in backend.calls] == [{"shear_modulus": t} for t in (10.0, 30.0, 50.0)]
+    assert [c["n_samples"] for c in backend.calls] == [2, 2, 2]
+    assert sweep.points["target"].tolist() == [10.0, 10.0, 30.0, 30.0, 50.0, 50.0]
+    assert sweep.points["achieved"].tolist() == [11.0, 11.0, 31.0, 31.0, 51.0, 51.0]
+    assert sweep.scores["MAE"] == pytest.approx(1.0)
+    assert sweep.scores["MAPE %"] == pytest.approx(100 * (1 / 10 + 1 / 30 + 1 / 50) / 3)
+    plot = sweep.plot()
+    assert [type(e).__name__ for e in plot] == ["VSpan", "Curve", "Scatter"]  # training range, identity, points
+    assert "MAE 1" in plot.opts.get().kwargs["title"]
+
+
+def test_inverse_sweep_can_be_cancelled_and_says_when_it_cannot_run(assets):
+    app = studio(assets, FakeBackend(step_delay=0.05))
+    app.settings.steps = 50
+    assert app.run_inverse_sweep()
+    time.sleep(0.2)
+    app.inverse_task.cancel()
+    wait(app.inverse_task)
+    assert app.inverse_task.message == "Cancelled" and app.inverse.points is None
+    _add_sio2(assets)
+    app = studio(assets)
+    app.settings.system = "a-SiO2"
+    app.inverse.set_targets([])
+    assert app.run_inverse_sweep() is False
+    assert app.inverse_task.error == "Cannot run the sweep: this checkpoint has no conditioning property to sweep"
+
+
+def test_structure_checks_beside_the_curves(assets):
+    from studio.plots import coordination_plot
+
+    app = studio(assets)
+    assert "appear after a generation" in app._checks_text().object
+    app.generate()
+    wait(app.task)
+    checks = app.results.analysis.checks
+    assert checks["rule"] == "Si within 2.85 Å of each Si" and checks["energy"] == -4.01  # FakeBackend's energy
+    text = app._checks_text().object
+    assert "4-fold: **" in text and "(training 44.0 %)" in text and "(training -4.200)" in text
+    bars = coordination_plot(app.results.analysis)
+    assert sorted(set(bars.dimension_values("set"))) == ["generated", "training set"] and len(bars) == 18

@@ -13,13 +13,16 @@ from core.properties.elastic import (
     young_modulus_from,
 )
 from core.properties.rings import find_rings, ring_size_distribution, ring_size_mean, ring_sizes
+from core.properties.registry import PROPERTIES, measure_property
 
 __all__ = [
+    "PROPERTIES",
     "default_calculator",
     "elastic_constants",
     "energy_per_atom",
     "find_rings",
     "li_concentration",
+    "measure_property",
     "ring_size_distribution",
     "ring_size_mean",
     "ring_sizes",
