@@ -467,7 +467,8 @@ class Studio(param.Parameterized):
         if table is None:
             return pn.pane.Markdown("*No runs kept yet: every generation lands here, or click the button above.*",
                                     css_classes=["compare-empty"])
-        return pn.pane.DataFrame(table, index=False, sizing_mode="stretch_width", css_classes=["compare-table"])
+        shown = table.astype(object).where(table.notna(), "–")  # the training row has no RMSD or seconds
+        return pn.pane.DataFrame(shown, index=False, sizing_mode="stretch_width", css_classes=["compare-table"])
 
     @param.depends("settings.system")
     def _paper_note(self):

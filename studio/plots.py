@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401 - registers the Bokeh backend for .opts
+import numpy as np
 
 from studio.results import Analysis
 
 GEN_COLOR, REF_COLOR = "#d62728", "#1f77b4"
 PLOT_WIDTH = 520  # px
+
+
+def _ylim(*curves):
+    """(0, 1.08 x the highest value): set explicitly, since a plot updated in place keeps the
+    empty plot's 0–1 range (P(θ) peaks near 0.02)."""
+    top = max((float(np.nanmax(c)) for c in curves if c is not None and len(c)), default=1.0)
+    return (0.0, 1.08 * top if top > 0 else 1.0)
 
 
 def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name, n_ref=None, floor=None):
@@ -25,9 +33,8 @@ def _overlay(x, gen, ref_x, ref, rmsd, xlabel, ylabel, name, n_ref=None, floor=N
         curves = [hv.Curve([], xlabel, ylabel)]
         title = f"{name}: generate to see it"
     # the legend sits outside the axes, right of them: inside it covered the first RDF peak and the ADF maximum
-    # framewise: each new result re-ranges the axes (else the empty plot's 0–1 range sticks)
     return hv.Overlay(curves).opts(title=title, legend_position="right", width=PLOT_WIDTH,
-                                  height=260, show_grid=True, framewise=True)
+                                  height=260, show_grid=True, framewise=True, ylim=_ylim(gen, ref))
 
 
 def rdf_plot(analysis: Analysis | None) -> hv.Overlay:
@@ -66,8 +73,9 @@ def _compare(runs, x_key, y_key, xlabel, ylabel, name):
     title = f"{name} of each kept run (RMSD to training)" if runs else f"{name}: generate to compare runs"
     if not curves:
         curves = [hv.Curve([], xlabel, ylabel)]
+    ylim = _ylim(ref.get(y_key), *[getattr(r.analysis, y_key) for r in runs])
     return hv.Overlay(curves).opts(title=title, legend_position="right", width=COMPARE_WIDTH, height=300,
-                                  show_grid=True, framewise=True)
+                                  show_grid=True, framewise=True, ylim=ylim)
 
 
 COMPARE_WIDTH = 860  # px: the legend, outside the axes, names each run
