@@ -126,8 +126,7 @@ class Studio(param.Parameterized):
 
         def done(runs):
             if epoch == self._epoch:
-                for run in runs:
-                    self.comparison.add(run)
+                self.comparison.add(*runs)
 
         return self.task.start(work, done, label="The paper's comparison: " + ", ".join(
             run_label(f, n) for f, n in plan))
@@ -549,8 +548,9 @@ class Studio(param.Parameterized):
                                                                               self.inverse_task)])
             for task in (self.task, self.shear_task, self.inverse_task):
                 task.param.watch(_notify, "error")
+        # dynamic: only the shown tab is rendered, so a generation does not redraw the hidden views' plots
         tabs = pn.Tabs(("Generate", self.outputs()), ("Compare", self.compare_view()),
-                       ("Inverse design", self.inverse_view()), dynamic=False,
+                       ("Inverse design", self.inverse_view()), dynamic=True,
                        sizing_mode="stretch_width", css_classes=["views"])
         return pn.Column(header, pn.Row(self.controls(), pn.Column(self._alerts, tabs, sizing_mode="stretch_width")),
                          sizing_mode="stretch_width")

@@ -63,9 +63,11 @@ class Comparison(param.Parameterized):
 
     runs = param.List(default=[], item_type=Run, doc="Kept generations, oldest first")
 
-    def add(self, run: Run) -> None:
-        """Keep `run`; an older run with the same label is replaced, and at most `MAX_RUNS` stay."""
-        kept = [r for r in self.runs if r.label != run.label] + [run]
+    def add(self, *runs: Run) -> None:
+        """Keep `runs` (one update); an older run with the same label is replaced, at most `MAX_RUNS` stay."""
+        kept = list(self.runs)
+        for run in runs:
+            kept = [r for r in kept if r.label != run.label] + [run]
         self.runs = kept[-MAX_RUNS:]
 
     def clear(self, *_) -> None:

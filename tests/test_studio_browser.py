@@ -220,6 +220,7 @@ def test_compare_view_reproduces_the_papers_comparison(server, browser):
     page.wait_for_selector(".compare-table, .task-error", timeout=120_000)
     if page.locator(".task-error").count():
         pytest.fail("the comparison failed in the page: " + page.locator(".task-error").first.inner_text())
+    page.locator(".compare-table").get_by_text("Material SDE · 250 steps").wait_for(timeout=20_000)
     rows = page.locator(".compare-table table tbody tr")
     assert rows.count() == 3
     text = page.locator(".compare-table table").first.text_content()
