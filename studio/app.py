@@ -329,7 +329,8 @@ class Studio(param.Parameterized):
         c, ref = a.checks, a.ref_checks
         vs = lambda key, fmt: f" (training {format(ref[key], fmt)})" if key in ref else ""  # noqa: E731
         potential = "Tersoff Si–O" if "O" in c["rule"] else "Stillinger–Weber"
-        lines = [f"**Structure checks** ({c['rule']}; training: {ref.get('n', 'no')} structures)",
+        against = f"training: {ref['n']} structures" if "n" in ref else "no training structures to compare"
+        lines = [f"**Structure checks** ({c['rule']}; {against})",
                  f"- {c['ideal']}-fold: **{100 * c['ideal_share']:.1f} %**"
                  + (f" (training {100 * ref['ideal_share']:.1f} %)" if "ideal_share" in ref else ""),
                  f"- close pairs per structure: **{c['close_pairs']:.2f}**{vs('close_pairs', '.2f')}"
@@ -444,15 +445,15 @@ class Studio(param.Parameterized):
         shear.on_click(self.compute_shear_modulus)
         plots = pn.Column(
             pn.pane.HoloViews(pn.bind(rdf_plot, self.results.param.analysis), width=PLOT_WIDTH, height=270,
-                              css_classes=["rdf-plot"]),
+                              linked_axes=False, css_classes=["rdf-plot"]),
             pn.pane.HoloViews(pn.bind(adf_plot, self.results.param.analysis), width=PLOT_WIDTH, height=270,
-                              css_classes=["adf-plot"]),
+                              linked_axes=False, css_classes=["adf-plot"]),
         )
         return pn.Column(
             self._run_info,
             pn.Row(pn.Column(self._structure_picker(), self._view3d()), plots),
             pn.Row(pn.pane.HoloViews(pn.bind(coordination_plot, self.results.param.analysis), width=PLOT_WIDTH,
-                                     height=270, css_classes=["coordination-plot"]), self._checks_text),
+                                     height=270, linked_axes=False, css_classes=["coordination-plot"]), self._checks_text),
             self._table,
             self._needs_structures,
             pn.Row(shear, pn.pane.Markdown(self.shear_task.param.message)),
@@ -496,12 +497,14 @@ class Studio(param.Parameterized):
         clear = pn.widgets.Button(label="Clear kept runs", disabled=self.task.param.running)
         clear.on_click(self.comparison.clear)
         runs = self.comparison.param.runs
+        # linked_axes=False on every plot: panes sharing a dimension (this ADF and the Generate tab's)
+        # would otherwise share one y range, and the first plot drawn would fix it
         return pn.Column(
             pn.Row(reproduce, clear),
             self._paper_note,
             self._compare_table,
-            pn.pane.HoloViews(pn.bind(compare_rdf_plot, runs), css_classes=["compare-rdf"]),
-            pn.pane.HoloViews(pn.bind(compare_adf_plot, runs), css_classes=["compare-adf"]),
+            pn.pane.HoloViews(pn.bind(compare_rdf_plot, runs), linked_axes=False, css_classes=["compare-rdf"]),
+            pn.pane.HoloViews(pn.bind(compare_adf_plot, runs), linked_axes=False, css_classes=["compare-adf"]),
             sizing_mode="stretch_width",
         )
 
@@ -535,7 +538,7 @@ class Studio(param.Parameterized):
                                    css_classes=["sweep-progress"]),
             status,
             pn.pane.HoloViews(pn.bind(sweep.plot, sweep.param.points, sweep.param.scores, sweep.param.prop),
-                              css_classes=["inverse-plot"]),
+                              linked_axes=False, css_classes=["inverse-plot"]),
             sizing_mode="stretch_width",
         )
 

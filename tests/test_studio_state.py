@@ -612,3 +612,11 @@ def test_structure_checks_beside_the_curves(assets):
     assert "4-fold: **" in text and "(training 44.0 %)" in text and "(training -4.200)" in text
     bars = coordination_plot(app.results.analysis)
     assert sorted(set(bars.dimension_values("set"))) == ["generated", "training set"] and len(bars) == 18
+
+
+def test_plots_keep_their_own_axes(assets):
+    """Panes that share a dimension (the Generate and Compare ADFs) must not share a y range."""
+    import panel as pn
+
+    panes = studio(assets).panel().select(pn.pane.HoloViews)
+    assert len(panes) == 6 and not any(p.linked_axes for p in panes)
