@@ -284,7 +284,7 @@ class Studio(param.Parameterized):
     def _framework_note(self):
         """Why the framework selector is greyed out: one trained framework for this system."""
         s = self.settings
-        if len(s.param.framework.objects) != 1:
+        if s.checkpoint is None or len(s.param.framework.objects) != 1:  # none trained: the alert says so
             return pn.pane.Markdown("", margin=0)
         only = next(iter(s.param.framework.names or {}), s.framework)
         return pn.pane.Markdown(f"*Only {only} is trained for {s.system}: other frameworks appear here once "

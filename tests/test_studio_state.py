@@ -484,6 +484,9 @@ def test_empty_state_before_the_first_generation(assets):
 def test_a_greyed_framework_selector_says_why(assets):
     app = studio(assets)
     assert "Only AMShortcut is trained for a-Si" in app._framework_note().object
+    app.settings.system = "a-SiO2"  # nothing trained there: the alert speaks, not the note
+    assert app._framework_note().object == ""
+    assert "No trained checkpoint for a-SiO2" in app.settings.errors()[0]
 
 
 def test_cells_below_twice_the_cutoff_are_refused_before_sampling(assets):
