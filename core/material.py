@@ -159,12 +159,59 @@ def read_structures(path) -> list[Atoms]:
     return frames
 
 
-def write_structures(path, structures) -> None:
-    """Write ``ase.Atoms`` (or ``MaterialSample``, ghosts stripped) to extxyz, properties in info."""
+def structure_format(path, n_frames: int = 1) -> str:
+    """The ase.io format that writes ``n_frames`` structures to ``path``, from the file name.
+
+    ``UserError`` unless ase can both write that format and read it back (so .png, an image
+    of the atoms, is refused) and, for several structures, store more than one in a file
+    (POSCAR holds one). ``.xyz`` and ``.extxyz`` are extended XYZ, which keeps the
+    properties in ``info``.
+    """
+    from ase.io.formats import UnknownFileTypeError, filetype, ioformats
+
+    name = Path(path).name
+    try:
+        fmt = ioformats[filetype(str(path), read=False, guess=False)]
+    except (UnknownFileTypeError, KeyError, ValueError):
+        fmt = None
+    if fmt is None or not (fmt.can_write and fmt.can_read):
+        what = "" if fmt is None else f" ({fmt.description}, not a structure file)"
+        raise UserError(f"{name}: cannot tell a structure format from this name{what}; "
+                        "end it in .extxyz (or another format ase reads and writes, e.g. .cif, .traj)")
+    if n_frames > 1 and fmt.single:
+        raise UserError(f"{name}: the {fmt.name} format holds one structure, not {n_frames}; use .extxyz")
+    return fmt.name
+
+
+def check_writable(path, make_parents: bool = False) -> Path:
+    """``path`` as a Path, after proving a file can be created there (``UserError`` otherwise).
+
+    Refuses a directory and a place the user cannot write to (e.g. /proc); with
+    ``make_parents`` missing folders are created first. Leaves no file behind.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; give a file name")
+    existed = path.exists()
+    try:
+        if make_parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write there ({exc.strerror or type(exc).__name__})") from None
+    if not existed:
+        path.unlink()
+    return path
+
+
+def write_structures(path, structures, format: str | None = None) -> None:
+    """Write ``ase.Atoms`` (or ``MaterialSample``, ghosts stripped); the format follows the file
+    name (``structure_format``) unless given. Extended XYZ keeps the properties in ``info``."""
     import ase.io
 
     frames = [s.to_atoms() if isinstance(s, MaterialSample) else s for s in structures]
-    ase.io.write(str(path), frames, format="extxyz")
+    ase.io.write(str(path), frames, format=format or structure_format(path, len(frames)))
 
 
 # ----------------------------------------------------------------------------- batching

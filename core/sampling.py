@@ -19,6 +19,8 @@ from core.errors import UserError
 from core.frameworks.periodic import wrap
 from core.material import GHOST, MaterialSample, ghost_count_total
 from core.model import DenoiserConfig, GuidedDenoiser
+from core.request import as_cell, check_batch_size, check_cell, check_seed  # noqa: F401 - as_cell is public here too
+from core.material import GHOST, MaterialSample, ghost_count_total
 
 PRIOR_MISMATCH_ERROR = 0.05
 """Refuse cells whose t = 1 marginal has a Fourier modulation above this (positions visibly non-uniform)."""
@@ -29,23 +31,6 @@ GUIDANCE_RANGE = (0.0, 10.0)
 """Accepted classifier-free guidance weights (0 = none, the paper's; AMDEN used 1)."""
 MEMORY_FRACTION = 0.5
 """Share of the free memory a request may plan to use."""
-
-
-def as_cell(cell) -> np.ndarray:
-    """Cell from an edge length (cubic), three lengths (orthorhombic) or a 3x3 matrix, in Å."""
-    try:
-        arr = np.asarray(cell, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise UserError(f"cell must be a length in Å, three lengths or a 3x3 matrix, got {cell!r}") from None
-    if arr.size == 1:
-        arr = np.eye(3) * float(arr.reshape(()))
-    elif arr.shape == (3,):
-        arr = np.diag(arr)
-    elif arr.shape != (3, 3):
-        raise UserError(f"cell must be a length in Å, three lengths or a 3x3 matrix, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or abs(np.linalg.det(arr)) < 1.0:
-        raise UserError("cell must be finite with a volume of at least 1 Å^3")
-    return arr
 
 
 def resolve_device(device="auto") -> torch.device:
@@ -91,7 +76,11 @@ def available_memory(device: torch.device) -> int:
     return int(psutil.virtual_memory().available)
 
 
-def _check_request(model, n_samples, steps, cell, rho_max, properties, grid_power, guidance=0.0):
+def _check_request(model, n_samples, steps, cell, rho_max, properties, grid_power, guidance=0.0, seed=0,
+                   batch_size=None):
+    check_seed(seed)
+    check_batch_size(batch_size)
+    check_cell(cell, model.network.cfg.cutoff)
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise UserError(f"steps must be a positive whole number, got {steps!r}")
     low, high = GRID_POWER_RANGE
@@ -162,7 +151,7 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     properties = dict(properties or {})
     cell = as_cell(cell)
     rho_max = model.rho_max if rho_max is None else rho_max
-    _check_request(model, n_samples, steps, cell, rho_max, properties, grid_power, guidance)
+    _check_request(model, n_samples, steps, cell, rho_max, properties, grid_power, guidance, seed, batch_size)
     guided = guidance > 0 and bool(properties)
     n_atoms = ghost_count_total(rho_max, abs(np.linalg.det(cell)))
     dev = resolve_device(device)

@@ -23,6 +23,8 @@ _GENERATE_LOCK = threading.Lock()
 _REFERENCE_CACHE: dict[tuple, dict] = {}
 _REFERENCE_LOCK = threading.Lock()
 REFERENCE_MAX = 256  # training structures averaged when reference.npz is missing
+CHECKS_MAX = 32  # training structures the structure checks (and 16 of them the energies) are measured on
+_CHECKS_CACHE: dict[tuple, dict] = {}
 
 
 def _model_key(path) -> tuple[str, int]:
@@ -137,6 +139,45 @@ class CoreBackend:
                                          "n": len(train)}
             return _REFERENCE_CACHE[key]
 
+    def structure_checks(self, structures) -> dict:
+        """Coordination histogram and close pairs (`core.metrics.structure_checks`)."""
+        from core.metrics import structure_checks
+
+        return structure_checks(structures)
+
+    def energies_per_atom(self, structures) -> list[float]:
+        """Potential energies in eV/atom with the composition's classical potential (LAMMPS, single
+        points, one LAMMPS instance for the set; `core.properties.energies_per_atom`)."""
+        from core.properties import energies_per_atom
+
+        return energies_per_atom(structures)
+
+    def reference_checks(self, data_dir: Path) -> dict:
+        """Structure checks and mean energy per atom of up to `CHECKS_MAX` training structures of a
+        dataset's shards, measured once per process; FileNotFoundError without shards."""
+        from core.datasets.shards import existing_units, read_shard, shard_path
+
+        data_dir = Path(data_dir)
+        units = tuple(sorted(existing_units(data_dir)))
+        if not units:
+            raise FileNotFoundError(f"no dataset shards in {data_dir}")
+        key = (str(data_dir.resolve()), units)
+        with _REFERENCE_LOCK:
+            if key not in _CHECKS_CACHE:
+                train = []
+                for unit in units:
+                    train += [a for a in read_shard(shard_path(data_dir, unit)) if a.info.get("split") == "train"]
+                    if len(train) >= CHECKS_MAX:
+                        break
+                train = train[:CHECKS_MAX]
+                if not train:
+                    raise FileNotFoundError(f"no training structures in the shards of {data_dir}")
+                checks = self.structure_checks(train)
+                checks["energy"] = float(np.mean(self.energies_per_atom(train[:16])))
+                checks["n"] = len(train)
+                _CHECKS_CACHE[key] = checks
+            return _CHECKS_CACHE[key]
+
     def rdf(self, structures):
         """(r Å, g[n, bins]) via `core.metrics.rdf`."""
         from core.metrics import rdf
@@ -168,6 +209,18 @@ class CoreBackend:
         from core.properties import ring_size_mean
 
         return {"ring_size_mean": float(ring_size_mean(atoms))}
+
+    def measure_property(self, name: str, atoms) -> float:
+        """A conditioning property of one structure, in dataset units (`core.properties.measure_property`)."""
+        from core.properties import measure_property
+
+        return measure_property(name, atoms)
+
+    def inverse_errors(self, targets, achieved) -> dict:
+        """MAE and MAPE (%) of achieved vs target values (`core.metrics`, paper App. B.7)."""
+        from core.metrics import mae, mape
+
+        return {"MAE": mae(targets, achieved), "MAPE %": mape(targets, achieved)}
 
     def shear_modulus(self, atoms) -> float:
         """Shear modulus in GPa by LAMMPS (slow: seconds to minutes)."""

@@ -35,6 +35,8 @@ class NGLView(JSComponent):
     representation = param.Selector(default="ball+stick", objects=["ball+stick", "spacefill", "line"])
     ngl_url = param.String(default="/studio/static/ngl.js", doc="Where the page loads ngl.js from")
     atom_count = param.Integer(default=0, doc="Atoms NGL drew (set by the browser)")
+    placeholder = param.String(default="No structure yet: set the controls and click Generate.",
+                               doc="Shown instead of a blank canvas while there is no structure")
 
     _esm = """
     function loadNGL(url) {
@@ -57,9 +59,21 @@ class NGLView(JSComponent):
       box.style.width = "100%";
       box.style.height = "100%";
       box.style.position = "relative";
+      const empty = document.createElement("div");
+      empty.className = "ngl-placeholder";
+      Object.assign(empty.style, { position: "absolute", inset: "0", display: "flex", alignItems: "center",
+        justifyContent: "center", textAlign: "center", padding: "2em", color: "#555", zIndex: "1",
+        background: "#f4f5f7", border: "1px dashed #bbb", fontFamily: "sans-serif" });
+      box.appendChild(empty);
       let stage = null;
 
+      function showEmpty() {
+        empty.textContent = model.placeholder;
+        empty.style.display = model.pdb ? "none" : "flex";
+      }
+
       function draw() {
+        showEmpty();
         if (!stage) return;
         stage.removeAllComponents();
         if (!model.pdb) { box.dataset.natoms = "0"; model.atom_count = 0; return; }
@@ -79,7 +93,9 @@ class NGLView(JSComponent):
         draw();
       }).catch((err) => { box.textContent = String(err); });
 
+      showEmpty();
       model.on(["pdb", "representation"], draw);
+      model.on("placeholder", showEmpty);
       model.on("resize", () => { if (stage) stage.handleResize(); });
       model.on("remove", () => { if (stage) stage.dispose(); });
       return box;

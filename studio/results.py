@@ -24,14 +24,32 @@ class Analysis:
     ref: dict = field(default_factory=dict)  # r, rdf, theta, adf of the training set
     rmsd: dict = field(default_factory=dict)  # {"rdf": float, "adf": float}
     notes: list = field(default_factory=list)  # why something is missing
+    checks: dict = field(default_factory=dict)  # structure checks of the generated set (+ "energy" eV/atom)
+    ref_checks: dict = field(default_factory=dict)  # the same for training structures (+ "n")
+
+    def summary(self) -> dict:
+        """The checks as table columns: ideal-coordination share (%), close pairs, energy (eV/atom)."""
+        c = self.checks
+        if not c:
+            return {}
+        out = {f"{c['ideal']}-fold %": round(100 * c["ideal_share"], 1), "close pairs": round(c["close_pairs"], 2)}
+        if "energy" in c:
+            out["eV/atom"] = round(c["energy"], 3)
+        return out
 
 
-def analyse(backend, structures, reference: dict | None) -> Analysis:
-    """RDF/ADF of the generated set and RMSD to the reference, all computed by `core`."""
-    out = Analysis(ref=reference or {})
+def analyse(backend, structures, reference: dict | None, ref_checks: dict | None = None) -> Analysis:
+    """RDF/ADF of the generated set and RMSD to the reference, structure checks and energy per atom
+    beside the training set's, all computed by `core`."""
+    out = Analysis(ref=reference or {}, ref_checks=ref_checks or {})
     r, g = backend.rdf(structures)
     theta, p = backend.adf(structures)
     out.r, out.rdf, out.theta, out.adf = r, g.mean(axis=0), theta, p.mean(axis=0)
+    try:
+        out.checks = dict(backend.structure_checks(structures))
+        out.checks["energy"] = float(np.mean(backend.energies_per_atom(structures)))
+    except Exception as exc:  # noqa: BLE001 - a failing check must not hide the curves
+        out.notes.append(f"Structure checks incomplete: {type(exc).__name__}: {exc}")
     if not reference:
         out.notes.append("No training-set reference for this system (neither reference.npz nor dataset shards)")
         return out
@@ -68,6 +86,11 @@ class Results(param.Parameterized):
     device = param.String(default="", doc="Device the last generation ran on")
     notes = param.List(default=[], doc="Caveats core raised about the last request")
     elapsed = param.Number(default=math.nan, doc="Seconds the last generation took")
+
+    def clear(self) -> None:
+        """Forget the last generation (a new system makes it stale)."""
+        self.param.update(structures=[], selected=0, analysis=None, table=None, device="", notes=[],
+                          elapsed=math.nan)
 
     @property
     def current(self):

@@ -1,6 +1,7 @@
-"""Screenshot of the served studio after one generation (for the README and for checks).
+"""Screenshot of the served studio after one generation or the paper's comparison (README, checks).
 
-    python -m studio.screenshot docs/studio.png --system a-Si --steps 1 --samples 8
+    python -m studio.screenshot docs/studio.png --compare --samples 4     # the README's
+    python -m studio.screenshot out.png --system a-Si --steps 1 --samples 8
 
 Serves `studio` with `panel serve` on 127.0.0.1, opens it in Debian's headless chromium
 (Playwright, software WebGL), generates, waits until NGL has drawn the structure and saves
@@ -76,8 +77,12 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
-def capture(out: Path, system: str = "a-Si", steps: int = 1, samples: int = 8, assets: Path | None = None) -> Path:
-    """Serve, generate `samples` structures of `system` in `steps` steps, save the page as PNG."""
+def capture(out: Path, system: str = "a-Si", steps: int = 1, samples: int = 8, assets: Path | None = None,
+            compare: bool = False) -> Path:
+    """Serve, generate `samples` structures of `system` in `steps` steps, save the page as PNG.
+
+    With `compare`, first click "Reproduce the paper's comparison" and save the Compare tab
+    once its three runs are in (then the generation itself is the 1-step run's structures)."""
     from playwright.sync_api import sync_playwright
 
     with serve_studio(assets) as url, sync_playwright() as p:
@@ -90,16 +95,30 @@ def capture(out: Path, system: str = "a-Si", steps: int = 1, samples: int = 8, a
         box = page.locator(".n-samples input")
         box.fill(str(samples))
         box.press("Enter")
+        if compare:
+            page.locator(".bk-tab").filter(has_text="Compare").first.click()
+            page.locator(".reproduce button").click()
+            page.wait_for_selector(".compare-table, .task-error", timeout=1_200_000)
+            _fail_on_task_error(page)
+            page.wait_for_timeout(2000)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(out), full_page=True)
+            browser.close()
+            return out
         page.locator(".generate button").click()
         page.wait_for_selector(".run-info, .task-error", timeout=600_000)  # generated and measured
-        if page.locator(".task-error").count():
-            raise RuntimeError("generation failed in the page: " + page.locator(".task-error").first.inner_text())
+        _fail_on_task_error(page)
         page.wait_for_selector(".ngl-view[data-natoms]:not([data-natoms='0'])", timeout=600_000)
         page.wait_for_timeout(1500)
         out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out), full_page=True)
         browser.close()
     return out
+
+
+def _fail_on_task_error(page) -> None:
+    if page.locator(".task-error").count():
+        raise RuntimeError("generation failed in the page: " + page.locator(".task-error").first.inner_text())
 
 
 def main(argv=None) -> None:
@@ -109,8 +128,9 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--assets", type=Path, default=None, help="assets tree (default: the shipped one)")
+    ap.add_argument("--compare", action="store_true", help="save the Compare tab after the paper's comparison")
     a = ap.parse_args(argv)
-    print(capture(a.out, a.system, a.steps, a.samples, a.assets))
+    print(capture(a.out, a.system, a.steps, a.samples, a.assets, a.compare))
 
 
 if __name__ == "__main__":

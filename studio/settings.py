@@ -8,6 +8,8 @@ import numpy as np
 import param
 
 from core.catalog import FRAMEWORK_LABELS, default_steps
+from core.errors import UserError
+from core.request import SEED_MAX, check_cell, check_seed, extrapolation_warnings
 from studio.catalog import CheckpointInfo, PropertyRange
 
 STEP_CHOICES = [1, 2, 4, 5, 10, 25, 50, 100, 250]
@@ -32,7 +34,9 @@ class PropertyTarget(param.Parameterized):
         start = rng.mean if math.isfinite(rng.mean) else 0.5 * (rng.low + rng.high)
         if not math.isfinite(start):
             start = 0.0
-        return cls(name=rng.name, target=start, low=rng.low, high=rng.high)
+        # four significant digits: the mean of the training data is not known better than that,
+        # and 25.089096448390677 does not fit a target box
+        return cls(name=rng.name, target=float(f"{start:.4g}"), low=rng.low, high=rng.high)
 
     @property
     def range_known(self) -> bool:
@@ -40,8 +44,8 @@ class PropertyTarget(param.Parameterized):
 
     @property
     def extrapolating(self) -> bool:
-        """True when the target lies outside the training data's range."""
-        return self.range_known and _finite(self.target) and not (self.low <= self.target <= self.high)
+        """True when the target lies outside the training data's range (`core.request`'s rule)."""
+        return self.range_known and _finite(self.target) and bool(extrapolation_warnings([self], {self.name: self.target}))
 
     def label(self) -> str:
         if not self.range_known:
@@ -78,7 +82,7 @@ class GenerationSettings(param.Parameterized):
     n_samples = param.Integer(default=4, bounds=(1, MAX_SAMPLES), allow_None=True, doc="Structures to generate")
     cell_size = param.Number(default=16.0, bounds=CELL_BOUNDS, step=0.5, allow_None=True,
                              doc="Edge of the cubic cell in Å")
-    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), allow_None=True, doc="Random seed")
+    seed = param.Integer(default=0, bounds=(0, SEED_MAX), allow_None=True, doc="Random seed (core.request.check_seed)")
     targets = param.List(default=[], item_type=PropertyTarget, doc="Conditioning properties")
     revision = param.Integer(default=0, doc="Bumped when any target changes, so views can depend on it")
 
@@ -119,6 +123,12 @@ class GenerationSettings(param.Parameterized):
         return self.catalog.get(self.system, {}).get(self.framework) if self.framework else None
 
     @property
+    def cutoff(self) -> float | None:
+        """The checkpoint's neighbour cutoff in Å (None when its config does not say)."""
+        model = ((self.checkpoint.config or {}).get("model") or {}) if self.checkpoint else {}
+        return float(model["cutoff"]) if _finite(model.get("cutoff")) else None
+
+    @property
     def cell(self) -> list[list[float]]:
         """Cubic cell matrix (rows are lattice vectors, Å)."""
         a = float(self.cell_size)
@@ -148,11 +158,18 @@ class GenerationSettings(param.Parameterized):
             out.append(f"Number of samples must be 1–{MAX_SAMPLES}")
         if not (_finite(self.cell_size) and CELL_BOUNDS[0] <= self.cell_size <= CELL_BOUNDS[1]):
             out.append(f"Cell size must be {CELL_BOUNDS[0]:g}–{CELL_BOUNDS[1]:g} Å")
-        if not (_finite(self.seed) and self.seed >= 0):
-            out.append("Seed must be a non-negative integer")
+        try:
+            check_seed(self.seed)
+        except UserError as exc:
+            out.append(str(exc)[0].upper() + str(exc)[1:])
         for t in self.targets:
             if t.enabled and not _finite(t.target):
                 out.append(f"Target for {t.name} is not a number")
+        if not out and self.checkpoint is not None:
+            try:
+                check_cell(self.cell, self.cutoff)
+            except UserError as exc:
+                out.append(str(exc)[0].upper() + str(exc)[1:])
         if not out:
             n = self.atoms_per_sample
             if n > MAX_ATOMS_PER_SAMPLE:
@@ -163,9 +180,8 @@ class GenerationSettings(param.Parameterized):
 
     def warnings(self) -> list[str]:
         """Allowed but noteworthy: targets outside the training data (extrapolation)."""
-        return [f"{t.name} = {t.target:.4g} is outside the training data ({t.low:.4g} – {t.high:.4g}): "
-                "extrapolation, expect larger errors"
-                for t in self.targets if t.enabled and _finite(t.target) and t.extrapolating]
+        on = [t for t in self.targets if t.enabled and _finite(t.target)]
+        return extrapolation_warnings(on, {t.name: t.target for t in on})
 
     def request(self) -> dict:
         """Keyword arguments for the backend's `generate` (call only when `errors()` is empty)."""

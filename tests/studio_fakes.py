@@ -127,3 +127,24 @@ class FakeBackend:
     def write_extxyz(self, path, structures):
         from core.material import write_structures
         write_structures(path, structures)
+
+    def structure_checks(self, structures):
+        from core.metrics import structure_checks
+        return structure_checks(structures)
+
+    def energies_per_atom(self, structures):
+        return [-4.0 - 0.01 * len(self.calls)] * len(structures)
+
+    def reference_checks(self, data_dir):
+        counts = np.arange(9)
+        return {"rule": "Si within 2.85 Å of each Si", "counts": counts, "ideal": 4, "ideal_share": 0.44,
+                "coordination": np.array([0, 0, 0.02, 0.15, 0.44, 0.33, 0.06, 0, 0]), "close_pairs": 0.0,
+                "energy": -4.2, "n": 32}
+
+    def measure_property(self, name, atoms):
+        """Achieves the asked target plus 1, read back from the fake generation's record."""
+        return self.calls[-1]["properties"][name] + 1.0
+
+    def inverse_errors(self, targets, achieved):
+        from core.metrics import mae, mape
+        return {"MAE": mae(targets, achieved), "MAPE %": mape(targets, achieved)}

@@ -135,3 +135,83 @@ def test_bad_options_give_clear_errors(two_sets, tmp_path):
     for out in (wrong_suffix, no_folder, negative, missing_arg, ghosts, ode_ghosts, no_recipe):
         assert len(out.stderr.strip().splitlines()) == 1 or out is missing_arg
         assert "Traceback" not in out.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """An untrained checkpoint (4 Å cutoff, ring_size_mean trained on 5.5–7): the real CLI path, fast."""
+    from tests.studio_fakes import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt"))
+
+
+def _one_line_error(out, *phrases):
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args, phrases", [
+    (["--cell", "-5"], ["cell lengths must be positive", "-5"]),
+    (["--cell", "3"], ["cell too small for this model", "3 Å is below 8 Å", "4 Å neighbour cutoff"]),
+    (["--cell", "10,10"], ["one length or three"]),
+    (["--batch-size", "-1"], ["batch size must be a positive whole number", "-1"]),
+    (["--seed", "-1"], ["seed must be a whole number from 0 to 2147483647, got -1"]),
+    (["--n", "0"], ["--n must be a positive"]),
+    (["--property", "ring_size_mean=abc"], ["is not a number"]),
+])
+def test_generate_refuses_bad_values(tiny_checkpoint, tmp_path, args, phrases):
+    out = tmp_path / "gen.extxyz"
+    result = run("generate", "--checkpoint", tiny_checkpoint, "--out", out, "--cell", "9", "--steps", "1", *args)
+    _one_line_error(result, *phrases)
+    assert not out.exists() and result.stdout == ""
+
+
+def test_generate_refuses_bad_output_paths(tiny_checkpoint, tmp_path):
+    base = ("generate", "--checkpoint", tiny_checkpoint, "--cell", "9", "--steps", "1")
+    _one_line_error(run(*base, "--out", tmp_path), str(tmp_path), "is a directory")
+    _one_line_error(run(*base, "--out", tmp_path / "x.png"), "x.png", "Portable Network Graphics", ".extxyz")
+    _one_line_error(run(*base, "--out", tmp_path / "noext"), "noext", "cannot tell a structure format")
+    _one_line_error(run(*base, "--n", "2", "--out", tmp_path / "POSCAR"), "holds one structure, not 2")
+    _one_line_error(run(*base, "--out", "/proc/x.extxyz"), "/proc/x.extxyz", "cannot write there")
+    assert list(tmp_path.iterdir()) == []  # nothing written, no stray file left behind
+
+
+def test_generate_warns_about_extrapolation_and_writes_by_extension(tiny_checkpoint, tmp_path):
+    base = ("generate", "--checkpoint", tiny_checkpoint, "--cell", "9", "--steps", "1", "--n", "2")
+    outside = run(*base, "--out", tmp_path / "g.extxyz", "--property", "ring_size_mean=9")
+    assert outside.returncode == 0, outside.stderr
+    warnings = [line for line in outside.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: ring_size_mean = 9 is outside the training data (5.5 – 7): extrapolation, "
+                        "expect larger errors"]
+    assert [f.info["target_ring_size_mean"] for f in ase.io.read(tmp_path / "g.extxyz", ":")] == [9.0, 9.0]
+    inside = run(*base, "--out", tmp_path / "g.cif", "--property", "ring_size_mean=6")
+    assert inside.returncode == 0 and "warning" not in inside.stderr
+    assert len(ase.io.read(tmp_path / "g.cif", ":")) == 2  # a real CIF, as the name says
+
+
+def test_metrics_plot_to_an_unwritable_place(two_sets):
+    a, b, _ = two_sets
+    _one_line_error(run("metrics", a, b, "--plot", "/proc/x.png"), "/proc/x.png", "cannot write there")
+
+
+def test_flags_show_no_value_type_in_help():
+    for command in (("metrics", "--help"), ("train", "--help"), ("generate", "--help")):
+        text = run(*command).stdout
+        assert "--help" in text and "<bool>" not in text
+    assert "--json " in run("metrics", "--help").stdout
+
+
+def test_seed_rule_is_shared_by_cli_core_and_studio():
+    from core.errors import UserError
+    from core.request import SEED_MAX, check_seed
+    from studio.settings import GenerationSettings
+
+    assert check_seed(0) == 0 and check_seed(SEED_MAX) == SEED_MAX
+    for bad in (-1, SEED_MAX + 1, 1.5, True, None):
+        with pytest.raises(UserError, match="seed must be a whole number from 0 to 2147483647"):
+            check_seed(bad)
+    assert GenerationSettings.param.seed.bounds == (0, SEED_MAX)

@@ -88,7 +88,12 @@ def test_grid_power_reaches_the_sampler_and_provenance():
     (dict(properties={"shear_modulus": math.nan}), "finite number"),
     (dict(properties={"shear_modulus": math.inf}), "finite number"),
     (dict(cell=40.0), "too large for the model's position noise"),
-    (dict(cell=[1.0, 1.0, 0.0]), "volume"),
+    (dict(cell=[1.0, 1.0, 0.0]), "cell lengths must be positive"),
+    (dict(cell=-9.0), "cell lengths must be positive"),
+    (dict(cell=np.diag([9.0, 9.0, -9.0])), "right-handed"),
+    (dict(cell=7.5), "plane spacing of 7.5 Å is below 8 Å"),  # 2 x the 4 Å cutoff
+    (dict(seed=-1), "seed must be a whole number from 0"),
+    (dict(batch_size=-1), "batch size must be a positive"),
     (dict(rho_max=-1.0), "rho_max"),
     (dict(device="tpu"), "unknown device"),
     (dict(grid_power=0.5), "grid_power must be a number from 1"),

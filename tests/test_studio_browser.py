@@ -29,11 +29,12 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`panel serve studio` (the real directory app and core backend) with an untrained a-Si
-    checkpoint and no a-SiO2 one; yields the page URL."""
+    """`panel serve studio` (the real directory app and core backend) with untrained a-Si
+    AMShortcut and Material SDE checkpoints and no a-SiO2 one; yields the page URL."""
     assets = make_assets(tmp_path_factory.mktemp("studio") / "assets", properties={})
     shutil.rmtree(assets / "checkpoints")
     make_tiny_checkpoint(assets)
+    make_tiny_checkpoint(assets, framework="sde")
     with serve_studio(assets) as url:
         yield url
 
@@ -189,3 +190,72 @@ def test_closing_a_page_stops_its_generation(server, browser):
     waited = time.perf_counter() - t0
     other.close()
     assert waited < 10, f"the second session waited {waited:.0f} s for a closed page's generation"
+
+
+def _tab(page, name):
+    page.locator(".bk-tab").filter(has_text=name).first.click()
+
+
+def _color_pixels(img: np.ndarray, hex_color: str) -> int:
+    rgb = np.array([int(hex_color[k:k + 2], 16) for k in (1, 3, 5)])
+    return int((np.abs(img - rgb).sum(axis=2) < 40).sum())
+
+
+def test_compare_view_reproduces_the_papers_comparison(server, browser):
+    """One click: AMShortcut 1 and 5 steps and Material SDE 250 steps, overlaid, in one table."""
+    from studio.plots import RUN_COLORS
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    external = []
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    _record_external(page, external)
+    page.goto(server)
+    page.wait_for_selector(".generate button", timeout=30_000)
+    box = page.locator(".n-samples input")
+    box.fill("2")
+    box.press("Enter")
+    _tab(page, "Compare")
+    page.get_by_text("No runs kept yet").wait_for(timeout=10_000)
+    page.locator(".reproduce button").click()
+    page.wait_for_selector(".compare-table, .task-error", timeout=120_000)
+    if page.locator(".task-error").count():
+        pytest.fail("the comparison failed in the page: " + page.locator(".task-error").first.inner_text())
+    page.locator(".compare-table").get_by_text("Material SDE · 250 steps").wait_for(timeout=20_000)
+    rows = page.locator(".compare-table table tbody tr")
+    assert rows.count() == 3
+    text = page.locator(".compare-table table").first.text_content()
+    for label in ("AMShortcut · 1 step", "AMShortcut · 5 steps", "Material SDE · 250 steps", "RDF RMSD", "seconds"):
+        assert label in text
+    page.wait_for_timeout(1000)
+    rdf = _png(page.locator(".compare-rdf").first.screenshot(path=str(ARTIFACTS / "studio_compare_rdf.png")))
+    assert all(_color_pixels(rdf, color) > 100 for color in RUN_COLORS[:3]), "a run's RDF curve is missing"
+    page.screenshot(path=str(ARTIFACTS / "studio_compare.png"), full_page=True)
+    page.close()
+    assert external == [], f"requests left 127.0.0.1 or JavaScript failed: {external}"
+
+
+def test_system_switch_leaves_no_stale_results(server, browser):
+    """After a generation on a-Si, switching to a-SiO2 clears structures, curves, table, status and runs."""
+    external = []
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    _record_external(page, external)
+    page.goto(server)
+    page.wait_for_selector(".generate button", timeout=30_000)
+    page.get_by_role("button", name="1", exact=True).click()
+    page.locator(".generate button").click()
+    page.wait_for_selector(".run-info", timeout=60_000)
+    page.get_by_text(": done").wait_for(timeout=10_000)
+    assert _table_rows(page) == 4
+    page.locator("select").first.select_option("a-SiO2")
+    page.get_by_text("No structures yet").wait_for(timeout=10_000)
+    page.get_by_text("No structure yet: set the controls").wait_for(timeout=10_000)  # the 3D area's empty state
+    assert page.locator(".run-info").count() == 0 and page.get_by_text(": done").count() == 0
+    assert page.locator("table").count() == 0  # no property table left from a-Si
+    assert page.get_by_text("fills after the first generation").count() == 1
+    rdf = _png(page.locator(".rdf-plot").first.screenshot())
+    assert _gen_color_pixels(rdf) == 0, "the a-Si curve is still drawn"
+    _tab(page, "Compare")
+    page.get_by_text("No runs kept yet").wait_for(timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "studio_system_switch.png"), full_page=True)
+    page.close()
+    assert external == [], f"requests left 127.0.0.1 or JavaScript failed: {external}"

@@ -51,6 +51,7 @@ def untrained_assets(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("name, system, prop", [
     ("01_quickstart", "a-Si", None),
     ("02_why_shortcuts", "a-Si", None),
+    pytest.param("04_studio_views", "a-SiO2", "ring_size_mean", marks=pytest.mark.slow),
     pytest.param("03_inverse_design", "a-SiO2", "shear_modulus", marks=pytest.mark.slow),
 ])
 def test_notebook_runs(name, system, prop, untrained_assets, monkeypatch):

@@ -116,7 +116,8 @@ def test_cleared_boxes_are_validation_errors(assets):
     s.param.update(n_samples=None, cell_size=None, seed=None)
     s.targets[0].param.update(enabled=True, target=None)
     assert s.errors() == ["Number of samples must be 1–64", "Cell size must be 8–30 Å",
-                          "Seed must be a non-negative integer", "Target for ring_size_mean is not a number"]
+                          "Seed must be a whole number from 0 to 2147483647, got None",
+                          "Target for ring_size_mean is not a number"]
     assert s.atoms_per_sample == 0 and s.warnings() == []
 
 
@@ -411,3 +412,214 @@ def test_core_backend_reads_reference_npz_with_scalars(assets):
     ref = CoreBackend().reference(assets / "data" / "a-Si")
     assert ref["r"].shape == (100,) and ref["adf"].shape == (180,)
     assert ref["n"] == 100 and ref["rdf_split_half_rmsd"] == 0.05
+
+
+def _add_sio2(assets):
+    import shutil
+
+    src = assets / "checkpoints" / "a-Si" / "shortcut"
+    (assets / "checkpoints" / "a-SiO2").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, assets / "checkpoints" / "a-SiO2" / "shortcut")
+    shutil.copytree(assets / "data" / "a-Si", assets / "data" / "a-SiO2")
+
+
+def test_property_targets_start_with_four_digits(tmp_path):
+    stats = {"shear_modulus": {"mean": 25.089096448390677, "std": 3.08, "min": 16.9402, "max": 37.9496}}
+    s = studio(make_assets(tmp_path / "assets", properties=stats)).settings
+    assert s.targets[0].target == 25.09
+    assert s.targets[0].label() == "shear_modulus (training data: 16.94 – 37.95)"
+
+
+def test_system_switch_clears_stale_results_and_status(assets):
+    _add_sio2(assets)
+    app = studio(assets)
+    app.generate()
+    wait(app.task)
+    assert app.results.structures and app.task.message.endswith("done")
+    app.settings.system = "a-SiO2"
+    r = app.results
+    assert (r.structures, r.analysis, r.table, r.notes, r.device) == ([], None, None, [], "")
+    assert app.task.message == "" and app.task.error == "" and math.isnan(r.elapsed)
+    # a generation still running when the system changes never lands on the new system's page
+    slow = studio(assets, FakeBackend(step_delay=0.02))
+    slow.settings.steps = 50
+    slow.generate()
+    time.sleep(0.1)
+    slow.settings.system = "a-SiO2"
+    wait(slow.task)
+    assert slow.results.structures == [] and slow.task.message == "Cancelled"
+
+
+def test_legends_sit_outside_the_axes(assets):
+    import holoviews as hv
+
+    from studio.plots import adf_plot, rdf_plot
+
+    app = studio(assets)
+    app.generate()
+    wait(app.task)
+    for plot in (rdf_plot(app.results.analysis), adf_plot(app.results.analysis)):
+        fig = hv.render(plot, backend="bokeh")
+        inside = [m for m in fig.center if type(m).__name__ == "Legend"]
+        outside = [m for m in fig.right if type(m).__name__ == "Legend"]
+        assert inside == [] and len(outside) == 1 and len(outside[0].items) == 2
+
+
+def test_empty_state_before_the_first_generation(assets):
+    import panel as pn
+
+    app = studio(assets)
+    layout = app.panel()
+    downloads = layout.select(pn.widgets.FileDownload)
+    shear = next(b for b in layout.select(pn.widgets.Button) if b.label.startswith("Shear modulus"))
+    assert len(downloads) == 2 and all(d.disabled for d in downloads) and shear.disabled
+    assert "click Generate first" in app._needs_structures().object
+    assert "fills after the first generation" in app._table().object
+    app.generate()
+    wait(app.task)
+    assert not any(d.disabled for d in downloads) and not shear.disabled
+    assert app._needs_structures().object == "" and isinstance(app._table(), pn.pane.DataFrame)
+
+
+def test_a_greyed_framework_selector_says_why(assets):
+    app = studio(assets)
+    assert "Only AMShortcut is trained for a-Si" in app._framework_note().object
+    app.settings.system = "a-SiO2"  # nothing trained there: the alert speaks, not the note
+    assert app._framework_note().object == ""
+    assert "No trained checkpoint for a-SiO2" in app.settings.errors()[0]
+
+
+def test_cells_below_twice_the_cutoff_are_refused_before_sampling(assets):
+    s = studio(assets).settings
+    s.checkpoint.config["model"] = {"cutoff": 5.0}
+    s.cell_size = 9.5
+    assert s.errors() == ["Cell too small for this model: a plane spacing of 9.5 Å is below 10 Å "
+                          "(twice its 5 Å neighbour cutoff); use a larger cell"]
+    s.cell_size = 10.0
+    assert s.errors() == []
+
+
+def _add_sde(assets):
+    import json
+    import shutil
+
+    src = assets / "checkpoints" / "a-Si" / "shortcut"
+    shutil.copytree(src, src.parent / "sde")
+    cfg = json.loads((src.parent / "sde" / "config.json").read_text())
+    (src.parent / "sde" / "config.json").write_text(json.dumps({**cfg, "framework": "sde"}))
+
+
+def test_generations_are_kept_for_comparison(assets):
+    from studio.plots import compare_adf_plot, compare_rdf_plot
+
+    app = studio(assets)
+    for steps in (1, 5, 1):
+        app.settings.steps = steps
+        app.generate()
+        wait(app.task)
+    runs = app.comparison.runs
+    assert [r.label for r in runs] == ["AMShortcut · 5 steps", "AMShortcut · 1 step"]  # the 2nd 1-step run replaced the 1st
+    table = app.comparison.table()
+    assert list(table.columns) == ["run", "structures", "seconds", "% of slowest", "RDF RMSD", "ADF RMSD",
+                                   "4-fold %", "close pairs", "eV/atom"]
+    assert list(table["run"]) == ["training set", "AMShortcut · 5 steps", "AMShortcut · 1 step"]
+    assert table["structures"].tolist() == [32, 4, 4] and table["% of slowest"].max() == 100.0
+    assert table["4-fold %"].iloc[0] == 44.0 and table["eV/atom"].iloc[0] == -4.2  # FakeBackend's training checks
+    assert table["RDF RMSD"].iloc[2] == round(runs[1].analysis.rmsd["rdf"], 4)
+    assert table["close pairs"].iloc[1] == round(runs[0].analysis.checks["close_pairs"], 2)
+    plot = compare_rdf_plot(runs)
+    assert [c.label for c in plot][0] == "training set (100)" and len(plot) == 3
+    assert [c.label for c in compare_adf_plot(runs)][1].startswith("AMShortcut · 5 steps (")
+    app.settings.targets[0].enabled = True
+    app.settings.grid_power = 2.0
+    app.generate()
+    wait(app.task)
+    assert app.comparison.runs[-1].label == "AMShortcut · 1 step · t^2 · ring_size_mean=6.1"
+
+
+def test_reproduce_the_papers_comparison_in_one_click(assets):
+    _add_sde(assets)
+    backend = FakeBackend()
+    app = studio(assets, backend)
+    app.settings.param.update(n_samples=2, seed=3)
+    app.settings.targets[0].enabled = True  # the paper's runs are unconditioned whatever the sidebar says
+    assert app.reproduce_paper()
+    wait(app.task)
+    assert app.task.error == "" and app.task.step == app.task.total == 256
+    assert [(c["steps"], c["n_samples"], c["seed"], c["properties"]) for c in backend.calls] == [
+        (1, 2, 3, {}), (5, 2, 3, {}), (250, 2, 3, {})]
+    assert [r.label for r in app.comparison.runs] == ["AMShortcut · 1 step", "AMShortcut · 5 steps",
+                                                      "Material SDE · 250 steps"]
+    assert [r.framework for r in app.comparison.runs] == ["shortcut", "shortcut", "sde"]
+    app.settings.system = "a-SiO2"  # another system: the kept runs are stale
+    assert app.comparison.runs == [] and app.comparison.table() is None
+
+
+def test_papers_comparison_needs_both_frameworks(assets):
+    app = studio(assets)
+    assert app.reproduce_paper() is False
+    assert app.task.error == ("Cannot reproduce the paper's comparison: the paper's comparison needs a "
+                              "Material SDE checkpoint for this system")
+    assert "Not available for a-Si" in app._paper_note().object
+
+
+def test_inverse_design_sweep_measures_each_structure_in_the_background(assets):
+    backend = FakeBackend()
+    app = studio(assets, backend)
+    sweep = app.inverse
+    assert sweep.param.prop.objects == ["ring_size_mean", "shear_modulus"] and sweep.prop == "ring_size_mean"
+    sweep.prop = "shear_modulus"
+    assert (sweep.low, sweep.high, sweep.training) == (20.0, 40.0, (20.0, 40.0))
+    sweep.param.update(low=10.0, high=50.0, n_targets=3, per_target=2)
+    app.settings.steps = 2
+    assert app.run_inverse_sweep()
+    wait(app.inverse_task)
+    assert app.inverse_task.error == "" and app.inverse_task.step == app.inverse_task.total == 3 * (2 + 2)
+    assert [c["properties"] for c in backend.calls] == [{"shear_modulus": t} for t in (10.0, 30.0, 50.0)]
+    assert [c["n_samples"] for c in backend.calls] == [2, 2, 2]
+    assert sweep.points["target"].tolist() == [10.0, 10.0, 30.0, 30.0, 50.0, 50.0]
+    assert sweep.points["achieved"].tolist() == [11.0, 11.0, 31.0, 31.0, 51.0, 51.0]
+    assert sweep.scores["MAE"] == pytest.approx(1.0)
+    assert sweep.scores["MAPE %"] == pytest.approx(100 * (1 / 10 + 1 / 30 + 1 / 50) / 3)
+    plot = sweep.plot()
+    assert [type(e).__name__ for e in plot] == ["VSpan", "Curve", "Scatter"]  # training range, identity, points
+    assert "MAE 1" in plot.opts.get().kwargs["title"]
+
+
+def test_inverse_sweep_can_be_cancelled_and_says_when_it_cannot_run(assets):
+    app = studio(assets, FakeBackend(step_delay=0.05))
+    app.settings.steps = 50
+    assert app.run_inverse_sweep()
+    time.sleep(0.2)
+    app.inverse_task.cancel()
+    wait(app.inverse_task)
+    assert app.inverse_task.message == "Cancelled" and app.inverse.points is None
+    _add_sio2(assets)
+    app = studio(assets)
+    app.settings.system = "a-SiO2"
+    app.inverse.set_targets([])
+    assert app.run_inverse_sweep() is False
+    assert app.inverse_task.error == "Cannot run the sweep: this checkpoint has no conditioning property to sweep"
+
+
+def test_structure_checks_beside_the_curves(assets):
+    from studio.plots import coordination_plot
+
+    app = studio(assets)
+    assert "appear after a generation" in app._checks_text().object
+    app.generate()
+    wait(app.task)
+    checks = app.results.analysis.checks
+    assert checks["rule"] == "Si within 2.85 Å of each Si" and checks["energy"] == -4.01  # FakeBackend's energy
+    text = app._checks_text().object
+    assert "4-fold: **" in text and "(training 44.0 %)" in text and "(training -4.200)" in text
+    bars = coordination_plot(app.results.analysis)
+    assert sorted(set(bars.dimension_values("set"))) == ["generated", "training set"] and len(bars) == 18
+
+
+def test_plots_keep_their_own_axes(assets):
+    """Panes that share a dimension (the Generate and Compare ADFs) must not share a y range."""
+    import panel as pn
+
+    panes = studio(assets).panel().select(pn.pane.HoloViews)
+    assert len(panes) == 6 and not any(p.linked_axes for p in panes)

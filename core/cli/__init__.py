@@ -16,6 +16,24 @@ app = typer.Typer(
 )
 
 
+def _flags_show_no_type() -> None:
+    """Typer's help labels on/off flags (--json, --resume, --help) `<bool>`, as if they took a
+    value; a flag takes none, so its type column stays empty."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "_flags_show_no_type", False):
+        return
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else original(self, ctx)
+
+    display_type_rich._flags_show_no_type = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_show_no_type()
+
 
 @app.callback()
 def _root():

@@ -39,7 +39,8 @@ def generate_command(
                                     "overrides --system/--framework."),
     system: str = typer.Option("a-Si", help="Material system of the shipped checkpoint (a-Si, a-SiO2)."),
     framework: str = typer.Option("shortcut", help="Framework of the shipped checkpoint: shortcut | sde | ode."),
-    out: Path = typer.Option(..., help="Output extxyz file."),
+    out: Path = typer.Option(..., help="Output file; its name gives the format (.extxyz keeps the targets "
+                             "and provenance; any structure format ase writes, e.g. .cif, .traj)."),
     steps: int = typer.Option(None, help="Integration steps (default: the framework's, "
                                          + ", ".join(f"{FRAMEWORK_LABELS[f]} {n}" for f, n in DEFAULT_STEPS.items())
                                          + "".join(f"; {s} {FRAMEWORK_LABELS[f]} {n}" for s, d in
@@ -52,34 +53,56 @@ def generate_command(
                                    "unconditional output, when a --property is given (0 = none, the "
                                    "paper's; doubles the cost of a step)."),
     n: int = typer.Option(1, help="Number of structures."),
-    seed: int = typer.Option(0, help="Random seed (same seed, same structures on one device)."),
+    seed: int = typer.Option(0, help="Random seed, 0 to 2^31-1 (same seed, same structures on one device)."),
     cell: str = typer.Option("", help="Cell edge in Å (cubic) or 'a,b,c'; default: the first training cell."),
     rho_max: float = typer.Option(0.0, help="Atoms/Å^3 incl. ghosts (0 = the model's training value)."),
     prop: list[str] = typer.Option(None, "--property", help="Target property name=value (repeatable)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(0, help="Structures per batch (0 = as many as fit in memory)."),
 ):
-    from tqdm.auto import tqdm
+    from core.catalog import default_steps, property_ranges, shipped_checkpoint
+    from core.request import as_cell, check_batch_size, check_seed, extrapolation_warnings
+    from core.material import check_writable, structure_format
 
-    from core.catalog import default_steps, shipped_checkpoint
-    from core.checkpoint import load_checkpoint
-    from core.material import write_structures
-    from core.sampling import generate
-
-    model = load_checkpoint(checkpoint if checkpoint is not None else shipped_checkpoint(system, framework))
+    # Everything that needs no model is checked first: a refusal costs no loading and writes nothing.
     props = _parse_properties(prop)
-    if steps is None:
-        steps = default_steps(model.framework.name, system if checkpoint is None else None)
+    check_seed(seed)
+    check_batch_size(batch_size or None)
+    if n < 1:
+        raise UserError(f"--n must be a positive whole number of structures, got {n}")
+    if steps is not None and steps < 1:
+        raise UserError(f"--steps must be a positive whole number, got {steps}")
+    if rho_max < 0:
+        raise UserError(f"--rho-max must be a positive density in atoms/Å^3 (or 0 for the model's), got {rho_max:g}")
+    structure_format(out, n)
+    check_writable(out, make_parents=True)
+    cell_value = None
     if cell:
         try:
             lengths = [float(x) for x in cell.split(",")]
         except ValueError:
             raise UserError(f"--cell expects a length in Å or 'a,b,c', got {cell!r}") from None
+        if len(lengths) not in (1, 3):
+            raise UserError(f"--cell expects one length or three (a,b,c), got {len(lengths)}")
         cell_value = lengths[0] if len(lengths) == 1 else lengths
-    else:
+        as_cell(cell_value)  # positive lengths
+
+    from tqdm.auto import tqdm
+
+    from core.checkpoint import load_checkpoint
+    from core.material import write_structures
+    from core.sampling import generate
+
+    model = load_checkpoint(checkpoint if checkpoint is not None else shipped_checkpoint(system, framework))
+    if steps is None:
+        steps = default_steps(model.framework.name, system if checkpoint is None else None)
+    if cell_value is None:
         cell_value = model.training.get("cell")
         if cell_value is None:
             raise UserError("this checkpoint records no training cell; give --cell")
+    ranges = property_ranges({"properties": model.property_names, "property_stats": model.property_stats})
+    for line in extrapolation_warnings(ranges, props):
+        typer.echo(f"warning: {line}", err=True)
     bars = []
 
     def progress(done, total):
@@ -91,6 +114,5 @@ def generate_command(
                           progress=progress, batch_size=batch_size or None, grid_power=grid_power, guidance=guidance)
     for bar in bars:
         bar.close()
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_structures(out, structures)
     typer.echo(f"wrote {len(structures)} structures to {out}")

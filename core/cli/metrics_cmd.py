@@ -10,7 +10,7 @@ import typer
 
 from core.cli import app
 from core.errors import StructureFileError, UserError
-from core.material import read_structures
+from core.material import check_writable, read_structures
 
 
 def _curves(path: Path, structures, r_max: float, rdf_bins: int, adf_cutoff: float, adf_bins: int) -> dict:
@@ -82,6 +82,7 @@ def metrics(
             raise UserError(f"{plot}: --plot must end in .png")
         if not plot.parent.is_dir():
             raise UserError(f"{plot}: folder {plot.parent} does not exist")
+        check_writable(plot)
     structures_a, structures_b = read_structures(set_a), read_structures(set_b)  # fail fast on bad files
     a = _curves(set_a, structures_a, r_max, rdf_bins, adf_cutoff, adf_bins)
     b = _curves(set_b, structures_b, r_max, rdf_bins, adf_cutoff, adf_bins)

@@ -7,6 +7,7 @@ neighbour list per structure, then a single vectorised histogram over all of the
 
 from core.metrics.adf import adf
 from core.metrics.bonds import coordination, neighbour_pairs
+from core.metrics.checks import close_pairs, structure_checks
 from core.metrics.inverse import inverse_errors, mae, mape, rmse
 from core.metrics.rdf import rdf
 from core.metrics.rmsd import averaged, curve_rmsd, structure_rmsd
@@ -16,6 +17,7 @@ __all__ = [
     "MetricInputError",
     "adf",
     "averaged",
+    "close_pairs",
     "coordination",
     "curve_rmsd",
     "inverse_errors",
@@ -25,5 +27,6 @@ __all__ = [
     "rdf",
     "real_atoms",
     "rmse",
+    "structure_checks",
     "structure_rmsd",
 ]

@@ -2,6 +2,7 @@
 them (paper App. B.6). Ghost atoms (atomic number 0) are excluded everywhere."""
 
 from core.properties.composition import li_concentration
+from core.properties.energy import energies_per_atom, energy_per_atom
 from core.properties.elastic import (
     default_calculator,
     elastic_constants,
@@ -12,12 +13,17 @@ from core.properties.elastic import (
     young_modulus_from,
 )
 from core.properties.rings import find_rings, ring_size_distribution, ring_size_mean, ring_sizes
+from core.properties.registry import PROPERTIES, measure_property
 
 __all__ = [
+    "PROPERTIES",
     "default_calculator",
     "elastic_constants",
+    "energies_per_atom",
+    "energy_per_atom",
     "find_rings",
     "li_concentration",
+    "measure_property",
     "ring_size_distribution",
     "ring_size_mean",
     "ring_sizes",

