@@ -21,18 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError
+from core.metrics.checks import FIRST_SHELL
 
 DEFAULT_FACTOR = 1.5
 """Limit = factor x the benchmark's RDF RMSD at the protocol's step count."""
 
-BONDS = {
-    "a-Si": [("Si", "Si", 2.85, 4)],
-    "a-SiO2": [("Si", "O", 2.0, 4), ("O", "Si", 2.0, 2)],
-}
-"""Per system: (centre, neighbour, cutoff in Å, ideal count). In a-SiO2 each Si has 4 O and each O
-2 Si within 2 Å (bond 1.61 Å; the data: 70 % and 97 %, spread 0.04 Å). Our a-Si is a hot SW glass
-without a clean first-shell minimum (peak 2.58 Å), so only 44 % of its Si have exactly 4 neighbours
-within 2.85 Å: a coarse check there."""
+BONDS = FIRST_SHELL
+"""Per system: the first-shell rules the bonding diagnostics count (`core.metrics.checks`)."""
 
 
 def protocol_data(system: str, assets=None):
