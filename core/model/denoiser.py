@@ -162,7 +162,12 @@ class Denoiser(nn.Module):
     Equivariant to permutations, rotations/reflections (with the cell), translations and
     the choice of periodic image of each atom: all geometry enters through the edge vectors
     ``pos[i] - pos[j] - o_ij`` of the periodic radius graph.
+
+    ``fast = True`` computes the same function with fewer, cheaper kernels
+    (``core.model.fast``); the plain forward below is the reference it is tested against.
     """
+
+    fast = False
 
     def __init__(self, cfg: DenoiserConfig):
         super().__init__()
@@ -195,6 +200,10 @@ class Denoiser(nn.Module):
         sizes (shortcut only).  ``graph`` = (edge_index, shift) to reuse a neighbour list.
         """
         cfg = self.cfg
+        if self.fast and cfg.coord_from_message:
+            from core.model.fast import fast_forward
+
+            return fast_forward(self, pos, elem, cell, batch, t, y, dt, graph)
         if graph is None:
             graph = periodic_radius_graph(pos, cell, batch, cfg.cutoff)
         (row, col), shift = graph

@@ -1,0 +1,186 @@
+"""Training and sampling throughput of the shipped AMShortcut recipes: plain vs fast network path.
+
+Training: structures per second of one full step (loss + backward + gradient clipping +
+AdamW step + EMA update) of the shipped a-Si and a-SiO2 AMShortcut recipes
+(``assets/checkpoints/<system>/shortcut/train_config.json``: width, cutoff, bf16 autocast,
+sc_fraction, batch size) on their real data, started from the shipped weights.
+Sampling: structures per second of ``core.sampling.generate`` for batches of 32 at 1 and 5
+steps. Each is measured at 1 and 2 torch threads; per core-second = per second / threads.
+
+The plain and the fast path (``Denoiser.fast``) are measured in ONE run, step by step in
+turn (each training step is run by both paths with the same random draws), so that the
+machine's load drifts hit both alike. The table also gives the plain path's seconds per
+training step, for checking the baseline against ``amshortcut train`` logs.
+
+Usage: python benchmarks/throughput.py [--systems a-Si,a-SiO2] [--threads 1,2] [--train-steps 12]
+       [--sample-steps 1,5] [--samples 32] [--out DIR] [--quick]
+Writes throughput.csv and throughput.json to --out (default: a directory under the user cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._shared import machine_info, set_threads, write_csv  # noqa: E402
+
+PATHS = ("plain", "fast")
+DEFAULT_OUT = Path.home() / ".cache" / "amshortcut" / "throughput"
+
+
+def shipped_recipe(system: str, out: str, max_structures: int):
+    """TrainConfig of the shipped ``system`` AMShortcut, forked from its weights into ``out``."""
+    from core.training import TrainConfig
+
+    src = ROOT / "assets" / "checkpoints" / system / "shortcut"
+    saved = json.loads((src / "train_config.json").read_text())
+    model = json.loads((src / "config.json").read_text())
+    known = {f.name for f in fields(TrainConfig)}
+    cfg = {k: v for k, v in saved.items() if k in known}
+    cfg.update(data=str(ROOT / cfg["data"]), out=out, init_from=str(src), max_structures=max_structures,
+               progress=False, val_every=0, threads=0,
+               # the shipped values: a subset of the data would give other ones
+               rho_max=model["rho_max"], aggregation_norm=model["model"]["aggregation_norm"])
+    return TrainConfig(**cfg)
+
+
+def train_step(trainer, state):
+    """One optimiser step exactly as ``Trainer.run`` takes it (without logging and saving)."""
+    from core.training import _update_ema
+
+    loss, _ = trainer.loss(state)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), trainer.cfg.grad_clip)
+    trainer.optimizer.step()
+    _update_ema(trainer.ema, trainer.model, trainer.step, trainer.cfg.ema_decay)
+    return loss.item()
+
+
+def set_path(trainer, path):
+    trainer.model.fast = trainer.ema.fast = path == "fast"
+
+
+def measure_training(trainer, batches, n_steps):
+    """{path: [seconds per step]}; step k of both paths uses batch k and the same random draws."""
+    times = {p: [] for p in PATHS}
+    for k in range(n_steps + 1):  # step 0 warms up both paths
+        state = batches[k % len(batches)]
+        for path in (PATHS if k % 2 == 0 else PATHS[::-1]):
+            set_path(trainer, path)
+            torch.manual_seed(1000 + k)
+            t0 = time.perf_counter()
+            train_step(trainer, state)
+            if k:
+                times[path].append(time.perf_counter() - t0)
+    return times
+
+
+def measure_sampling(checkpoint, cell, n_samples, steps, repeats):
+    """{path: [seconds per generate call]} for ``n_samples`` structures at ``steps`` steps."""
+    from core.sampling import generate
+
+    times = {p: [] for p in PATHS}
+    for k in range(repeats):
+        for path in (PATHS if k % 2 == 0 else PATHS[::-1]):
+            t0 = time.perf_counter()
+            generate(checkpoint, n_samples, steps, cell, seed=k, device="cpu", fast=path == "fast")
+            times[path].append(time.perf_counter() - t0)
+    return times
+
+
+def rows_for(system, threads, task, per_call, times):
+    """Table row: structures per second and per core-second of both paths, and their ratio."""
+    med = {p: statistics.median(times[p]) for p in PATHS}
+    row = {"system": system, "task": task, "threads": threads, "repeats": len(times["plain"])}
+    for p in PATHS:
+        row[f"{p}_s_per_call"] = round(med[p], 4)
+        row[f"{p}_structures_per_s"] = round(per_call / med[p], 3)
+        row[f"{p}_structures_per_core_s"] = round(per_call / med[p] / threads, 3)
+    row["speedup"] = round(med["plain"] / med["fast"], 2)
+    return row
+
+
+def run(systems, threads_list, train_steps, sample_steps, n_samples, sample_repeats, max_structures, log=print):
+    from core.checkpoint import load_checkpoint
+    from core.training import Trainer
+
+    rows = []
+    for system in systems:
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = Trainer(shipped_recipe(system, tmp, max_structures))
+            batches = [trainer._make_batch(k) for k in range(min(8, train_steps + 1))]
+            checkpoint = load_checkpoint(ROOT / "assets" / "checkpoints" / system / "shortcut")
+            cell = checkpoint.training["cell"]
+            for threads in threads_list:
+                set_threads(threads)
+                times = measure_training(trainer, batches, train_steps)
+                rows.append(rows_for(system, threads, "train", trainer.cfg.batch_size, times))
+                log(_line(rows[-1]))
+                for steps in sample_steps:
+                    times = measure_sampling(checkpoint, cell, n_samples, steps, sample_repeats)
+                    rows.append(rows_for(system, threads, f"sample {steps} step{'s' * (steps > 1)}", n_samples, times))
+                    log(_line(rows[-1]))
+    return rows
+
+
+def _line(row):
+    return (f"{row['system']:7s} {row['task']:15s} {row['threads']} thr  plain {row['plain_structures_per_core_s']:8.3f}  "
+            f"fast {row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}  "
+            f"(plain {row['plain_s_per_call']:.3f} s per {'step' if row['task'] == 'train' else 'call'})")
+
+
+def markdown(rows):
+    lines = ["| system | task | threads | plain structures/core-s | fast structures/core-s | speedup | plain s per step/call |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['system']} | {r['task']} | {r['threads']} | {r['plain_structures_per_core_s']:.3f} | "
+              f"{r['fast_structures_per_core_s']:.3f} | {r['speedup']:.2f}x | {r['plain_s_per_call']:.3f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--systems", default="a-Si,a-SiO2")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--train-steps", type=int, default=12, help="measured training steps per path")
+    parser.add_argument("--sample-steps", default="1,5")
+    parser.add_argument("--samples", type=int, default=32, help="structures per sampling batch")
+    parser.add_argument("--sample-repeats", type=int, default=2)
+    parser.add_argument("--max-structures", type=int, default=64, help="training structures loaded per system")
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--quick", action="store_true", help="smoke test: a-Si, 1 thread, 2 steps, 2 samples")
+    args = parser.parse_args(argv)
+    systems = [s for s in args.systems.split(",") if s]
+    threads = [int(t) for t in args.threads.split(",") if t]
+    sample_steps = [int(s) for s in args.sample_steps.split(",") if s]
+    train_steps, samples, repeats, max_structures = args.train_steps, args.samples, args.sample_repeats, args.max_structures
+    if args.quick:
+        systems, threads, sample_steps = ["a-Si"], [1], [1]
+        train_steps, samples, repeats, max_structures = 2, 2, 1, 8
+    t0 = time.perf_counter()
+    rows = run(systems, threads, train_steps, sample_steps, samples, repeats, max_structures)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "throughput.csv", rows)
+    meta = {**machine_info("cpu"), "wall_s": round(time.perf_counter() - t0, 1), "quick": args.quick,
+            "train_steps": train_steps, "samples": samples, "sample_repeats": repeats}
+    (out / "throughput.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    print(markdown(rows))
+    print(f"wrote {out / 'throughput.csv'} and {out / 'throughput.json'}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
