@@ -37,6 +37,8 @@ if str(ROOT) not in sys.path:
 from benchmarks._shared import machine_info, set_threads, write_csv  # noqa: E402
 
 PATHS = ("plain", "fast")
+SAMPLE_PATHS = {"plain": {}, "fast": {"fast": True}, "fast_bf16": {"fast": True, "bf16": True}}
+"""generate() options of each sampling path: the plain one runs the network in float32."""
 DEFAULT_OUT = Path.home() / ".cache" / "amshortcut" / "throughput"
 
 
@@ -92,24 +94,28 @@ def measure_sampling(checkpoint, cell, n_samples, steps, repeats):
     """{path: [seconds per generate call]} for ``n_samples`` structures at ``steps`` steps."""
     from core.sampling import generate
 
-    times = {p: [] for p in PATHS}
+    paths = list(SAMPLE_PATHS)
+    times = {p: [] for p in paths}
     for k in range(repeats):
-        for path in (PATHS if k % 2 == 0 else PATHS[::-1]):
+        for path in (paths if k % 2 == 0 else paths[::-1]):
             t0 = time.perf_counter()
-            generate(checkpoint, n_samples, steps, cell, seed=k, device="cpu", fast=path == "fast")
+            generate(checkpoint, n_samples, steps, cell, seed=k, device="cpu", **SAMPLE_PATHS[path])
             times[path].append(time.perf_counter() - t0)
     return times
 
 
 def rows_for(system, threads, task, per_call, times):
     """Table row: structures per second and per core-second of both paths, and their ratio."""
-    med = {p: statistics.median(times[p]) for p in PATHS}
+    med = {p: statistics.median(v) for p, v in times.items()}
     row = {"system": system, "task": task, "threads": threads, "repeats": len(times["plain"])}
-    for p in PATHS:
-        row[f"{p}_s_per_call"] = round(med[p], 4)
-        row[f"{p}_structures_per_s"] = round(per_call / med[p], 3)
-        row[f"{p}_structures_per_core_s"] = round(per_call / med[p] / threads, 3)
+    for p in (*PATHS, "fast_bf16"):
+        if p in med:
+            row[f"{p}_s_per_call"] = round(med[p], 4)
+            row[f"{p}_structures_per_s"] = round(per_call / med[p], 3)
+            row[f"{p}_structures_per_core_s"] = round(per_call / med[p] / threads, 3)
     row["speedup"] = round(med["plain"] / med["fast"], 2)
+    if "fast_bf16" in med:
+        row["speedup_bf16"] = round(med["plain"] / med["fast_bf16"], 2)
     return row
 
 
@@ -137,16 +143,23 @@ def run(systems, threads_list, train_steps, sample_steps, n_samples, sample_repe
 
 
 def _line(row):
+    bf16 = (f"  fast bf16 {row['fast_bf16_structures_per_core_s']:8.3f} x{row['speedup_bf16']:.2f}"
+            if "speedup_bf16" in row else "")
     return (f"{row['system']:7s} {row['task']:15s} {row['threads']} thr  plain {row['plain_structures_per_core_s']:8.3f}  "
-            f"fast {row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}  "
+            f"fast {row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}{bf16}  "
             f"(plain {row['plain_s_per_call']:.3f} s per {'step' if row['task'] == 'train' else 'call'})")
 
 
 def markdown(rows):
-    lines = ["| system | task | threads | plain structures/core-s | fast structures/core-s | speedup | plain s per step/call |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['system']} | {r['task']} | {r['threads']} | {r['plain_structures_per_core_s']:.3f} | "
-              f"{r['fast_structures_per_core_s']:.3f} | {r['speedup']:.2f}x | {r['plain_s_per_call']:.3f} |" for r in rows]
+    """The table: training runs the recipe's bf16 autocast on both paths; plain sampling is
+    float32, so sampling has a third column, the fast path with the network in bfloat16."""
+    lines = ["| system | task | threads | plain structures/core-s | fast | speedup | fast, bf16 network | speedup | "
+             "plain s per step/call |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        bf16 = (f"{r['fast_bf16_structures_per_core_s']:.3f} | {r['speedup_bf16']:.2f}x" if "speedup_bf16" in r
+                else "(recipe is bf16) | ")
+        lines.append(f"| {r['system']} | {r['task']} | {r['threads']} | {r['plain_structures_per_core_s']:.3f} | "
+                     f"{r['fast_structures_per_core_s']:.3f} | {r['speedup']:.2f}x | {bf16} | {r['plain_s_per_call']:.3f} |")
     return "\n".join(lines)
 
 

@@ -85,6 +85,7 @@ class TrainConfig:
     val_steps: list = field(default_factory=lambda: [1, 10])
     ckpt_every: int = 500
     bf16: bool = False  # bfloat16 autocast (CPU AMX / GPU)
+    fast: bool = False  # the network's fast path (core.model.fast): same network and loss, fewer kernels
     device: str = "auto"
     threads: int = 0  # torch CPU threads (0 = torch default)
     progress: bool = True
@@ -253,6 +254,7 @@ class Trainer:
                                    aggregation_norm=cfg.aggregation_norm or self._neighbour_weight())
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = Denoiser(model_cfg).to(self.device)
+        self.model.fast = cfg.fast  # the EMA copy below inherits it
         if cfg.init_from and not resume:
             warm_start(self.model, self.framework, self.species, cfg.properties, cfg.init_from)
         self.ema = copy.deepcopy(self.model).eval()

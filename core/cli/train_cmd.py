@@ -71,6 +71,8 @@ def train_command(
     val_steps: str = typer.Option("1,10", help="Comma-separated sampling step counts for validation."),
     ckpt_every: int = typer.Option(500, help="Save a checkpoint every N steps."),
     bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast (faster on CPUs with AMX)."),
+    fast: bool = typer.Option(False, "--fast", help="The network's fast path: the same network and loss with fewer "
+                                                    "kernels (benchmarks/throughput.py; may change on --resume)."),
     threads: int = typer.Option(0, help="Torch CPU threads (0 = default)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
 ):
@@ -128,7 +130,7 @@ def train_command(
                       rho_max=rho_max,
                       max_structures=max_structures, init_from=str(init_from or ""),
                       property_dropout=property_dropout, val_every=val_every, val_samples=val_samples, val_steps=vsteps,
-                      ckpt_every=ckpt_every, bf16=bf16, threads=threads, device=device)
+                      ckpt_every=ckpt_every, bf16=bf16, fast=fast, threads=threads, device=device)
     trainer = train(cfg, resume=resume)
     if trainer.rank == 0:
         typer.echo(f"checkpoint written to {out} (step {trainer.step})")
