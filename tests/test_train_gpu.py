@@ -1,0 +1,57 @@
+"""scripts/train_gpu.sh's logic (core.train_gpu) on CPU: fork the shipped a-Si AMShortcut, train
+for a wall time of seconds, stop cleanly with a saved checkpoint, run the structure benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ase.io
+import torch
+
+from core.checkpoint import load_checkpoint
+from core.datasets.shards import shard_path, write_shard
+from core.train_gpu import recipe_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_recipe_config_comes_from_the_shipped_training_config(tmp_path):
+    saved = json.loads((ROOT / "assets/checkpoints/a-Si/shortcut/train_config.json").read_text())
+    cfg = recipe_config("a-Si", "shortcut", tmp_path, "cuda")
+    for key in ("width", "layers", "cutoff", "sc_fraction", "sc_units", "ghost_target", "bf16", "lr", "data"):
+        assert getattr(cfg, key) == saved[key]
+    assert (cfg.batch_size, cfg.fast, cfg.init_from) == (64, True, "assets/checkpoints/a-Si/shortcut")
+    assert recipe_config("a-Si", "shortcut", tmp_path, "cpu").batch_size == saved["batch_size"]
+    resumed = recipe_config("a-Si", "shortcut", tmp_path, "cpu", resume=True)
+    assert resumed.init_from == saved["init_from"]  # a resume must match the saved run
+
+
+def _tiny_asi(path: Path) -> Path:
+    """Seven structures of the a-Si data (five train, two val) as a dataset directory."""
+    frames = ase.io.read(ROOT / "assets/data/a-Si/shard-0000.extxyz.gz", index=":7")
+    for k, atoms in enumerate(frames):
+        atoms.info.update(id=k, split="val" if k >= 5 else "train")
+    path.mkdir()
+    write_shard(shard_path(path, 0), frames)
+    return path
+
+
+def test_cpu_fallback_trains_for_the_wall_time_then_benchmarks(tmp_path, monkeypatch):
+    from core import train_gpu
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)  # main() goes to the repository root itself
+    data = _tiny_asi(tmp_path / "data")
+    summary = train_gpu.main(["a-Si", "shortcut", "0.05", "out", "--data", str(data),
+                              "--bench-n", "1", "--bench-steps", "1"])
+    out = tmp_path / "out"
+    assert summary["device"] == "cpu" and summary["mode"] == "fork" and summary["step"] >= 1
+    assert json.loads((out / "summary.json").read_text())["step"] == summary["step"]
+    state = torch.load(out / "checkpoint" / "train_state.pt", weights_only=True)
+    assert state["step"] == summary["step"]  # saved at the step where the wall time ran out
+    checkpoint = load_checkpoint(out / "checkpoint")
+    assert checkpoint.training["step"] == summary["step"]
+    rows = json.loads((out / "results" / "structure_a-Si_train_gpu.json").read_text())
+    assert rows  # the structure benchmark ran on the trained checkpoint
+
