@@ -5,7 +5,9 @@ AdamW step + EMA update) of the shipped a-Si and a-SiO2 AMShortcut recipes
 (``assets/checkpoints/<system>/shortcut/train_config.json``: width, cutoff, bf16 autocast,
 sc_fraction, batch size) on their real data, started from the shipped weights.
 Sampling: structures per second of ``core.sampling.generate`` for batches of 32 at 1 and 5
-steps. Each is measured at 1 and 2 torch threads; per core-second = per second / threads.
+steps. Each is measured at 1 and 2 torch threads. Core-seconds are the process's CPU time
+(``time.process_time``, all threads), so a machine shared with other jobs slows the wall
+clock but hardly the count; wall-clock seconds are recorded too.
 
 The plain and the fast path (``Denoiser.fast``) are measured in ONE run, step by step in
 turn (each training step is run by both paths with the same random draws), so that the
@@ -75,45 +77,60 @@ def set_path(trainer, path):
     trainer.model.fast = trainer.ema.fast = path == "fast"
 
 
+class Clock:
+    """Wall-clock and CPU (all threads) seconds of a block."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
 def measure_training(trainer, batches, n_steps):
-    """{path: [seconds per step]}; step k of both paths uses batch k and the same random draws."""
+    """{path: [Clock per step]}; step k of both paths uses batch k and the same random draws."""
     times = {p: [] for p in PATHS}
     for k in range(n_steps + 1):  # step 0 warms up both paths
         state = batches[k % len(batches)]
         for path in (PATHS if k % 2 == 0 else PATHS[::-1]):
             set_path(trainer, path)
             torch.manual_seed(1000 + k)
-            t0 = time.perf_counter()
-            train_step(trainer, state)
+            with Clock() as clock:
+                train_step(trainer, state)
             if k:
-                times[path].append(time.perf_counter() - t0)
+                times[path].append(clock)
     return times
 
 
 def measure_sampling(checkpoint, cell, n_samples, steps, repeats):
-    """{path: [seconds per generate call]} for ``n_samples`` structures at ``steps`` steps."""
+    """{path: [Clock per generate call]} for ``n_samples`` structures at ``steps`` steps."""
     from core.sampling import generate
 
     paths = list(SAMPLE_PATHS)
     times = {p: [] for p in paths}
     for k in range(repeats):
         for path in (paths if k % 2 == 0 else paths[::-1]):
-            t0 = time.perf_counter()
-            generate(checkpoint, n_samples, steps, cell, seed=k, device="cpu", **SAMPLE_PATHS[path])
-            times[path].append(time.perf_counter() - t0)
+            with Clock() as clock:
+                generate(checkpoint, n_samples, steps, cell, seed=k, device="cpu", **SAMPLE_PATHS[path])
+            times[path].append(clock)
     return times
 
 
 def rows_for(system, threads, task, per_call, times):
-    """Table row: structures per second and per core-second of both paths, and their ratio."""
-    med = {p: statistics.median(v) for p, v in times.items()}
+    """Table row: structures per core-second (CPU time) and per wall second of each path,
+    median seconds per call, and the speedups in core-seconds."""
+    med = {p: statistics.median(c.cpu for c in v) for p, v in times.items()}
+    wall = {p: statistics.median(c.wall for c in v) for p, v in times.items()}
     row = {"system": system, "task": task, "threads": threads, "repeats": len(times["plain"])}
     for p in (*PATHS, "fast_bf16"):
         if p in med:
-            row[f"{p}_s_per_call"] = round(med[p], 4)
-            row[f"{p}_structures_per_s"] = round(per_call / med[p], 3)
-            row[f"{p}_structures_per_core_s"] = round(per_call / med[p] / threads, 3)
+            row[f"{p}_s_per_call"] = round(wall[p], 4)
+            row[f"{p}_cpu_s_per_call"] = round(med[p], 4)
+            row[f"{p}_structures_per_s"] = round(per_call / wall[p], 3)
+            row[f"{p}_structures_per_core_s"] = round(per_call / med[p], 3)
     row["speedup"] = round(med["plain"] / med["fast"], 2)
+    row["speedup_wall"] = round(wall["plain"] / wall["fast"], 2)
     if "fast_bf16" in med:
         row["speedup_bf16"] = round(med["plain"] / med["fast_bf16"], 2)
     return row
@@ -147,19 +164,21 @@ def _line(row):
             if "speedup_bf16" in row else "")
     return (f"{row['system']:7s} {row['task']:15s} {row['threads']} thr  plain {row['plain_structures_per_core_s']:8.3f}  "
             f"fast {row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}{bf16}  "
-            f"(plain {row['plain_s_per_call']:.3f} s per {'step' if row['task'] == 'train' else 'call'})")
+            f"(plain {row['plain_cpu_s_per_call']:.3f} core-s, {row['plain_s_per_call']:.3f} s wall per "
+            f"{'step' if row['task'] == 'train' else 'call'}; wall speedup x{row['speedup_wall']:.2f})")
 
 
 def markdown(rows):
     """The table: training runs the recipe's bf16 autocast on both paths; plain sampling is
     float32, so sampling has a third column, the fast path with the network in bfloat16."""
     lines = ["| system | task | threads | plain structures/core-s | fast | speedup | fast, bf16 network | speedup | "
-             "plain s per step/call |", "|---|---|---|---|---|---|---|---|---|"]
+             "plain core-s per step/call | plain wall s | wall speedup |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         bf16 = (f"{r['fast_bf16_structures_per_core_s']:.3f} | {r['speedup_bf16']:.2f}x" if "speedup_bf16" in r
                 else "(recipe is bf16) | ")
         lines.append(f"| {r['system']} | {r['task']} | {r['threads']} | {r['plain_structures_per_core_s']:.3f} | "
-                     f"{r['fast_structures_per_core_s']:.3f} | {r['speedup']:.2f}x | {bf16} | {r['plain_s_per_call']:.3f} |")
+                     f"{r['fast_structures_per_core_s']:.3f} | {r['speedup']:.2f}x | {bf16} | {r['plain_cpu_s_per_call']:.3f} | "
+                     f"{r['plain_s_per_call']:.3f} | {r['speedup_wall']:.2f}x |")
     return "\n".join(lines)
 
 

@@ -71,7 +71,8 @@ class _Weights:
         self.lin2_w, self.lin2_b = lin2.weight.to(dtype), lin2.bias.to(dtype)
         self.gate = (layer.gate.weight.to(dtype), layer.gate.bias.to(dtype)) if layer.attention else None
         k = layer.k  # rows reordered (k_in, k_out) -> (k_out, k_in): phi comes out as (e, k_out, k_in)
-        self.coord_w = layer.coord.weight.view(k, k, -1).transpose(0, 1).reshape(k * k, -1).to(dtype)
+        # W_c[(c, o), h] as a (c h) x o matrix: dx[(n, i), o] = sum_(c,h) G[n, i, c, h] W_c[(c, o), h]
+        self.coord_mix = layer.coord.weight.view(k, k, -1).permute(0, 2, 1).reshape(-1, k).to(dtype)
         self.node_mlp = [(m.weight.to(dtype), m.bias.to(dtype)) if isinstance(m, torch.nn.Linear) else m
                          for m in layer.node]
 
@@ -87,28 +88,61 @@ def _node_mlp(weights, z):
     return z
 
 
-def _edge_sums(layer, w, h, x_flat, ctx, lo, hi, agg, dx):
-    """Messages of edges [lo, hi): adds their gated sums into agg (N,W) and coordinate sums into dx (N,3k)."""
+def _edge_sums(layer, w, h, x_flat, ctx, chunk):
+    """Sums over the edges of receivers [n0, n1): gated messages (n1-n0, W) and coordinate updates (n1-n0, 3k).
+
+    The coordinate update sum_j cut_ij Phi_ij d_ij with Phi_ij = W_c m_ij (paper, App. B.4) is
+    computed per receiver as W_c applied to G_i = sum_j cut_ij m_ij (x) d_ij, one batched
+    product over receivers with their edges padded to the chunk's largest degree D: the same
+    sum in another order, without the per-edge k x k products or the (E, k*k) Phi."""
+    n0, n1, e0, e1, degree_max, slot = chunk
     k, dtype = layer.k, h.dtype
-    row, col = ctx["row"][lo:hi], ctx["col"][lo:hi]
-    cut = ctx["cut"][lo:hi]
-    diff = (gather(x_flat, row) - gather(x_flat, col)).view(-1, k, 3) - ctx["shift"][lo:hi].unsqueeze(1)
+    row, col = ctx["row"][e0:e1], ctx["col"][e0:e1]
+    cut = ctx["cut"][e0:e1]
+    diff = (gather(x_flat, row) - gather(x_flat, col)).view(-1, k, 3) - ctx["shift"][e0:e1].unsqueeze(1)
     sq = (diff * diff).sum(-1)  # (e, k)
     feat = 2.0 * torch.tanh(sq / ctx["cutoff"] ** 2) - 1.0
     width = ctx["a"].shape[1]
     pre = (gather(ctx["a"], row) + gather(ctx["b"], col)
-           + ctx["edge0"][lo:hi, ctx["layer"] * width:(ctx["layer"] + 1) * width]
+           + ctx["edge0"][e0:e1, ctx["layer"] * width:(ctx["layer"] + 1) * width]
            + F.linear(feat.to(dtype), w.edge_w))
     m = _layer_norm_silu(pre, w.norm1)
     m = _layer_norm_silu(F.linear(m, w.lin2_w, w.lin2_b), w.norm2)
     weight = cut if w.gate is None else cut * torch.sigmoid(F.linear(m, *w.gate).float())
-    grad = torch.is_grad_enabled()
-    agg = agg.index_add(0, row, weight * m.float()) if grad else agg.index_add_(0, row, weight * m.float())
-    phi = F.linear(m, w.coord_w).view(-1, k, k)  # (e, k_out, k_in)
-    unit = diff / (torch.sqrt(sq + 1.0) + 1.0).unsqueeze(-1)
-    trans = torch.bmm(phi, unit.to(dtype)).float() * cut.unsqueeze(-1)  # (e, k_out, 3)
-    dx = dx.index_add(0, row, trans.flatten(1)) if grad else dx.index_add_(0, row, trans.flatten(1))
-    return agg, dx
+    local = row - n0
+    n_nodes = n1 - n0
+    agg = torch.zeros(n_nodes, width, dtype=torch.float32, device=h.device).index_add(0, local, weight * m.float())
+    unit = diff / (torch.sqrt(sq + 1.0) + 1.0).unsqueeze(-1)  # (e, k, 3)
+    slots = n_nodes * degree_max
+    m_pad = torch.zeros(slots, width, dtype=dtype, device=h.device).index_copy(0, slot, m * cut.to(dtype))
+    u_pad = torch.zeros(slots, 3 * k, dtype=dtype, device=h.device).index_copy(
+        0, slot, unit.transpose(1, 2).reshape(-1, 3 * k).to(dtype))  # columns (i, c)
+    g = torch.bmm(u_pad.view(n_nodes, degree_max, 3 * k).transpose(1, 2), m_pad.view(n_nodes, degree_max, width))
+    dx = g.view(n_nodes * 3, k * width) @ w.coord_mix  # (n*3, k_out): rows (node, i), columns o
+    return agg, dx.view(n_nodes, 3, k).transpose(1, 2).reshape(n_nodes, 3 * k).float()
+
+
+def _chunks(degree, chunk_edges):
+    """(n0, n1, e0, e1, D, slot) per chunk of whole receivers holding about ``chunk_edges``
+    edges; D is the chunk's largest degree and ``slot`` each edge's row in the (n1-n0)*D padding."""
+    ends = torch.cumsum(degree, 0)
+    n = degree.shape[0]
+    n_edges = int(ends[-1]) if n else 0
+    bounds = [0, n]
+    if n_edges > chunk_edges:
+        targets = torch.arange(chunk_edges, n_edges, chunk_edges, device=degree.device)
+        inner = torch.unique(torch.searchsorted(ends, targets, right=True)).tolist()
+        bounds = [0, *[b for b in inner if 0 < b < n], n]
+    starts = ends - degree
+    out = []
+    for n0, n1 in zip(bounds[:-1], bounds[1:]):
+        e0, e1 = int(starts[n0]), int(ends[n1 - 1])
+        deg = degree[n0:n1]
+        d = max(1, int(deg.max()))
+        local = torch.repeat_interleave(torch.arange(n1 - n0, device=degree.device), deg)
+        slot = local * d + (torch.arange(e1 - e0, device=degree.device) - (starts[n0:n1] - e0)[local])
+        out.append((n0, n1, e0, e1, d, slot))
+    return out
 
 
 def _gaussian_rbf(r, cutoff, n):
@@ -148,16 +182,14 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
                "edge0": F.linear(edge_attr0.to(dtype), w0)}
         x = pos.repeat(1, cfg.vector_channels)  # (N, 3k): channel c at [3c, 3c + 3)
         raw_d = raw.to(dtype)
-        n_edges = row.shape[0]
-        chunk = n_edges if torch.is_grad_enabled() else CHUNK_EDGES
+        degree = torch.bincount(row, minlength=n)
+        chunks = _chunks(degree, row.shape[0] if torch.is_grad_enabled() else CHUNK_EDGES)
         for index, layer in enumerate(model.layers):
             w = _Weights(layer, dtype, n0)
             ctx["layer"] = index
             ctx["a"], ctx["b"] = (p.contiguous() for p in F.linear(h, w.node_w, w.node_b).chunk(2, dim=-1))
-            agg = torch.zeros(n, h.shape[1], dtype=torch.float32, device=pos.device)
-            dx = torch.zeros(n, 3 * layer.k, dtype=torch.float32, device=pos.device)
-            for lo in range(0, max(n_edges, 1), max(chunk, 1)):
-                agg, dx = _edge_sums(layer, w, h, x, ctx, lo, min(n_edges, lo + chunk), agg, dx)
+            sums = [_edge_sums(layer, w, h, x, ctx, chunk) for chunk in chunks]
+            agg, dx = (parts[0] if len(parts) == 1 else torch.cat(parts) for parts in zip(*sums))
             h = h + _node_mlp(w, torch.cat([h, (agg / layer.norm).to(dtype), raw_d], dim=-1))
             x = x + dx.to(x.dtype) / layer.norm
         head_norm, head_lin = model.element_out
