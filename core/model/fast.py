@@ -7,10 +7,11 @@ shipped a-SiO2 AMShortcut recipe, benchmarks/throughput.py):
   weights cast once per call, instead of autocast's per-op casts of activations (11 % of a
   training step was dtype copies); sums over edges, coordinates and distances stay float32.
 - gathers and scatters: ``index_select`` whose backward is ``index_add_`` (5x faster than the
-  ``index_put_`` autograd uses for ``a[row]``), message sums with ``index_add`` instead of
-  ``segment_reduce`` (2x faster on CPU, and it accumulates bfloat16 messages in float32).
-- the per-edge k x k coordinate mixing is a batched product of contiguous matrices, and
-  the distance basis avoids denormal exponentials.
+  ``index_put_`` autograd uses for ``a[row]``); the sums over a receiver's edges (gated
+  messages and the coordinate update) are one batched matrix product over receivers with
+  their edges padded to the largest degree, which also replaces the per-edge k x k
+  coordinate mixing (see ``_edge_sums``).
+- the distance basis avoids denormal exponentials.
 - the distance features' share of every layer's first edge Linear is one matrix product
   for all layers, computed once per call.
 - without autograd (sampling, AMShortcut's bootstrap targets) the edge work of a layer runs
@@ -31,7 +32,8 @@ CHUNK_EDGES = 8192
 
 
 class _Gather(torch.autograd.Function):
-    """``src[index]`` along dim 0 with an ``index_add_`` backward accumulated in float32."""
+    """``src[index]`` along dim 0 with an ``index_add_`` backward (in the gradient's dtype, as
+    autograd's own ``index_put_`` accumulates)."""
 
     @staticmethod
     def forward(ctx, src, index):
@@ -42,8 +44,29 @@ class _Gather(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (index,) = ctx.saved_tensors
-        out = torch.zeros(ctx.n_rows, *grad.shape[1:], dtype=torch.float32, device=grad.device)
-        return out.index_add_(0, index, grad.float()).to(grad.dtype), None
+        out = torch.zeros(ctx.n_rows, *grad.shape[1:], dtype=grad.dtype, device=grad.device)
+        return out.index_add_(0, index, grad), None
+
+
+class _Pad(torch.autograd.Function):
+    """Rows of ``src`` written to rows ``slot`` of a zero (n_slots, ...) buffer; backward gathers."""
+
+    @staticmethod
+    def forward(ctx, src, slot, n_slots):
+        ctx.save_for_backward(slot)
+        return src.new_zeros(n_slots, *src.shape[1:]).index_copy_(0, slot, src)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slot,) = ctx.saved_tensors
+        return grad.index_select(0, slot), None, None
+
+
+def pad(src, slot, n_slots):
+    """``src`` scattered to rows ``slot`` of zeros (n_slots, ...)."""
+    if src.requires_grad and torch.is_grad_enabled():
+        return _Pad.apply(src, slot, n_slots)
+    return src.new_zeros(n_slots, *src.shape[1:]).index_copy_(0, slot, src)
 
 
 def gather(src, index):
@@ -104,21 +127,21 @@ def _edge_sums(layer, w, h, x_flat, ctx, chunk):
     feat = 2.0 * torch.tanh(sq / ctx["cutoff"] ** 2) - 1.0
     width = ctx["a"].shape[1]
     pre = (gather(ctx["a"], row) + gather(ctx["b"], col)
-           + ctx["edge0"][e0:e1, ctx["layer"] * width:(ctx["layer"] + 1) * width]
+           + ctx["edge0"][ctx["layer"]][e0:e1]
            + F.linear(feat.to(dtype), w.edge_w))
     m = _layer_norm_silu(pre, w.norm1)
     m = _layer_norm_silu(F.linear(m, w.lin2_w, w.lin2_b), w.norm2)
     weight = cut if w.gate is None else cut * torch.sigmoid(F.linear(m, *w.gate).float())
-    local = row - n0
-    n_nodes = n1 - n0
-    agg = torch.zeros(n_nodes, width, dtype=torch.float32, device=h.device).index_add(0, local, weight * m.float())
     unit = diff / (torch.sqrt(sq + 1.0) + 1.0).unsqueeze(-1)  # (e, k, 3)
+    # per receiver, over its edges padded to D: [gate-weighted message sum | G_i = sum cut m (x) d]
+    n_nodes = n1 - n0
     slots = n_nodes * degree_max
-    m_pad = torch.zeros(slots, width, dtype=dtype, device=h.device).index_copy(0, slot, m * cut.to(dtype))
-    u_pad = torch.zeros(slots, 3 * k, dtype=dtype, device=h.device).index_copy(
-        0, slot, unit.transpose(1, 2).reshape(-1, 3 * k).to(dtype))  # columns (i, c)
-    g = torch.bmm(u_pad.view(n_nodes, degree_max, 3 * k).transpose(1, 2), m_pad.view(n_nodes, degree_max, width))
-    dx = g.view(n_nodes * 3, k * width) @ w.coord_mix  # (n*3, k_out): rows (node, i), columns o
+    m_pad = pad(m, slot, slots)
+    left = torch.cat([weight, (unit * cut.unsqueeze(-1)).transpose(1, 2).reshape(-1, 3 * k)], dim=1)  # (e, 1 + 3k): (i, c)
+    left_pad = pad(left.to(dtype), slot, slots)
+    sums = torch.bmm(left_pad.view(n_nodes, degree_max, -1).transpose(1, 2), m_pad.view(n_nodes, degree_max, width))
+    agg = sums[:, 0].float()
+    dx = sums[:, 1:].reshape(n_nodes * 3, k * width) @ w.coord_mix  # (n*3, k_out): rows (node, i), columns o
     return agg, dx.view(n_nodes, 3, k).transpose(1, 2).reshape(n_nodes, 3 * k).float()
 
 
@@ -179,7 +202,7 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
         # the distance features' part of every layer's first edge Linear, as one product
         w0 = torch.cat([layer.message.edge_proj.weight[:, :n0] for layer in model.layers]).to(dtype)
         ctx = {"row": row, "col": col, "shift": shift, "cut": cut, "cutoff": cfg.cutoff,
-               "edge0": F.linear(edge_attr0.to(dtype), w0)}
+               "edge0": F.linear(edge_attr0.to(dtype), w0).split(cfg.width, dim=1)}
         x = pos.repeat(1, cfg.vector_channels)  # (N, 3k): channel c at [3c, 3c + 3)
         raw_d = raw.to(dtype)
         degree = torch.bincount(row, minlength=n)
