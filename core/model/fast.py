@@ -133,15 +133,15 @@ def _edge_sums(layer, w, h, x_flat, ctx, chunk):
     m = _layer_norm_silu(F.linear(m, w.lin2_w, w.lin2_b), w.norm2)
     weight = cut if w.gate is None else cut * torch.sigmoid(F.linear(m, *w.gate).float())
     unit = diff / (torch.sqrt(sq + 1.0) + 1.0).unsqueeze(-1)  # (e, k, 3)
-    # per receiver, over its edges padded to D: [gate-weighted message sum | G_i = sum cut m (x) d]
+    # per receiver, over its edges padded to D: the gate-weighted message sum and G_i = sum cut m (x) d
     n_nodes = n1 - n0
     slots = n_nodes * degree_max
-    m_pad = pad(m, slot, slots)
-    left = torch.cat([weight, (unit * cut.unsqueeze(-1)).transpose(1, 2).reshape(-1, 3 * k)], dim=1)  # (e, 1 + 3k): (i, c)
-    left_pad = pad(left.to(dtype), slot, slots)
-    sums = torch.bmm(left_pad.view(n_nodes, degree_max, -1).transpose(1, 2), m_pad.view(n_nodes, degree_max, width))
-    agg = sums[:, 0].float()
-    dx = sums[:, 1:].reshape(n_nodes * 3, k * width) @ w.coord_mix  # (n*3, k_out): rows (node, i), columns o
+    m_pad = pad(m, slot, slots).view(n_nodes, degree_max, width)
+    w_pad = pad(weight.to(dtype), slot, slots).view(n_nodes, degree_max, 1)
+    u_pad = pad((unit * cut.unsqueeze(-1)).transpose(1, 2).reshape(-1, 3 * k).to(dtype), slot, slots)  # columns (i, c)
+    agg = torch.bmm(w_pad.transpose(1, 2), m_pad).view(n_nodes, width).float()
+    g = torch.bmm(u_pad.view(n_nodes, degree_max, 3 * k).transpose(1, 2), m_pad)  # (n, (i, c), W)
+    dx = g.view(n_nodes * 3, k * width) @ w.coord_mix  # (n*3, k_out): rows (node, i), columns o
     return agg, dx.view(n_nodes, 3, k).transpose(1, 2).reshape(n_nodes, 3 * k).float()
 
 
