@@ -1,22 +1,24 @@
 """Fast evaluation of ``Denoiser``: the same network and weights, fewer and cheaper kernels.
 
-``Denoiser.fast = True`` routes ``forward`` here. What changes (measured on one CPU core,
-shipped a-SiO2 AMShortcut recipe, benchmarks/throughput.py):
+``Denoiser.fast = True`` routes ``forward`` here; ``tests/test_fast_path.py`` pins it to the
+plain forward. What changes, and why (torch.profiler on one CPU core, shipped AMShortcut
+recipes; numbers in benchmarks/results/throughput.json):
 
+- the coordinate update sum_j cut_ij Phi_ij d_ij (Phi_ij = W_c m_ij, a k x k matrix per
+  edge) is W_c applied to G_i = sum_j cut_ij m_ij (x) d_ij: a batched matrix product over
+  receivers with their edges padded to the largest degree, instead of an (E, k*k) Linear
+  output and E tiny k x k products (which took 12 % of a training step). The gated message
+  sum is a product with the same padded messages (``_edge_sums``).
 - precision: under a bfloat16 autocast region the whole network runs in bfloat16 with its
   weights cast once per call, instead of autocast's per-op casts of activations (11 % of a
-  training step was dtype copies); sums over edges, coordinates and distances stay float32.
-- gathers and scatters: ``index_select`` whose backward is ``index_add_`` (5x faster than the
-  ``index_put_`` autograd uses for ``a[row]``); the sums over a receiver's edges (gated
-  messages and the coordinate update) are one batched matrix product over receivers with
-  their edges padded to the largest degree, which also replaces the per-edge k x k
-  coordinate mixing (see ``_edge_sums``).
-- the distance basis avoids denormal exponentials.
+  training step was dtype copies); distances and coordinates stay float32.
+- gathers: ``index_select`` with an ``index_add_`` backward (5x faster than the
+  ``index_put_`` autograd uses for ``a[row]``); padding with an ``index_select`` backward.
 - the distance features' share of every layer's first edge Linear is one matrix product
-  for all layers, computed once per call.
-- without autograd (sampling, AMShortcut's bootstrap targets) the edge work of a layer runs
-  in chunks of ``CHUNK_EDGES`` edges, so its intermediates stay in the core's cache (2-3x on
-  the edge MLPs of a 32-structure sampling batch).
+  for all layers per call, and the distance basis avoids denormal exponentials (20x slower).
+- without autograd (sampling, AMShortcut's bootstrap targets) a layer's edge work runs in
+  chunks of whole receivers with about ``CHUNK_EDGES`` edges, in place, so its intermediates
+  stay in the core's cache (2-3x on a 32-structure sampling batch).
 
 Only ``coord_from_message`` networks (every shipped model) take this path; others run the
 plain forward.
@@ -28,7 +30,8 @@ import torch
 from torch.nn import functional as F
 
 CHUNK_EDGES = 8192
-"""Edges per chunk of the no-autograd path (about 2 MiB of float32 activations at width 64)."""
+"""Edges per chunk of the no-autograd path (about 2 MiB of float32 activations at width 64;
+4096-16384 measured alike)."""
 
 
 class _Gather(torch.autograd.Function):
@@ -76,9 +79,9 @@ def gather(src, index):
     return src.index_select(0, index)
 
 
-def _layer_norm_silu(x, norm):
+def _layer_norm_silu(x, norm, inplace=False):
     return F.silu(F.layer_norm(x, norm.normalized_shape, norm.weight.to(x.dtype),
-                               norm.bias.to(x.dtype), norm.eps))
+                               norm.bias.to(x.dtype), norm.eps), inplace=inplace)
 
 
 class _Weights:
@@ -126,11 +129,15 @@ def _edge_sums(layer, w, h, x_flat, ctx, chunk):
     sq = (diff * diff).sum(-1)  # (e, k)
     feat = 2.0 * torch.tanh(sq / ctx["cutoff"] ** 2) - 1.0
     width = ctx["a"].shape[1]
-    pre = (gather(ctx["a"], row) + gather(ctx["b"], col)
-           + ctx["edge0"][ctx["layer"]][e0:e1]
-           + F.linear(feat.to(dtype), w.edge_w))
-    m = _layer_norm_silu(pre, w.norm1)
-    m = _layer_norm_silu(F.linear(m, w.lin2_w, w.lin2_b), w.norm2)
+    grad = torch.is_grad_enabled()
+    pre = torch.addmm(ctx["edge0"][ctx["layer"]][e0:e1], feat.to(dtype), w.edge_w.t())
+    if grad:
+        pre = pre + gather(ctx["a"], row) + gather(ctx["b"], col)
+    else:  # in place: no new (e, W) buffers
+        pre += ctx["a"].index_select(0, row)
+        pre += ctx["b"].index_select(0, col)
+    m = _layer_norm_silu(pre, w.norm1, inplace=not grad)
+    m = _layer_norm_silu(torch.addmm(w.lin2_b, m, w.lin2_w.t()), w.norm2, inplace=not grad)
     weight = cut if w.gate is None else cut * torch.sigmoid(F.linear(m, *w.gate).float())
     unit = diff / (torch.sqrt(sq + 1.0) + 1.0).unsqueeze(-1)  # (e, k, 3)
     # per receiver, over its edges padded to D: the gate-weighted message sum and G_i = sum cut m (x) d
