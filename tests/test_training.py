@@ -269,8 +269,9 @@ import os; os.write(1, f"CLOSED {trainer.rank} {dist.is_initialized()}\\n".encod
 
 
 @pytest.mark.timeout(180)
-def test_ddp_two_gloo_processes_stay_in_sync(tmp_path):
-    cfg = _config(tmp_path, steps=3, batch_size=1, ckpt_every=3, threads=1)
+@pytest.mark.parametrize("fast", [False, True])
+def test_ddp_two_gloo_processes_stay_in_sync(tmp_path, fast):
+    cfg = _config(tmp_path, steps=3, batch_size=1, ckpt_every=3, threads=1, fast=fast)
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
