@@ -136,7 +136,9 @@ def rows_for(system, threads, task, per_call, times):
     return row
 
 
-def run(systems, threads_list, train_steps, sample_steps, n_samples, sample_repeats, max_structures, log=print):
+def run(systems, threads_list, train_steps, sample_steps, n_samples, sample_repeats, max_structures, log=print,
+        on_row=None):
+    """All rows (``rows_for``); ``on_row(rows)`` after each, e.g. to save partial results."""
     from core.checkpoint import load_checkpoint
     from core.training import Trainer
 
@@ -152,10 +154,14 @@ def run(systems, threads_list, train_steps, sample_steps, n_samples, sample_repe
                 times = measure_training(trainer, batches, train_steps)
                 rows.append(rows_for(system, threads, "train", trainer.cfg.batch_size, times))
                 log(_line(rows[-1]))
+                if on_row:
+                    on_row(rows)
                 for steps in sample_steps:
                     times = measure_sampling(checkpoint, cell, n_samples, steps, sample_repeats)
                     rows.append(rows_for(system, threads, f"sample {steps} step{'s' * (steps > 1)}", n_samples, times))
                     log(_line(rows[-1]))
+                    if on_row:
+                        on_row(rows)
     return rows
 
 
@@ -202,13 +208,18 @@ def main(argv=None):
         systems, threads, sample_steps = ["a-Si"], [1], [1]
         train_steps, samples, repeats, max_structures = 2, 2, 1, 8
     t0 = time.perf_counter()
-    rows = run(systems, threads, train_steps, sample_steps, samples, repeats, max_structures)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(out / "throughput.csv", rows)
-    meta = {**machine_info("cpu"), "wall_s": round(time.perf_counter() - t0, 1), "quick": args.quick,
-            "train_steps": train_steps, "samples": samples, "sample_repeats": repeats}
-    (out / "throughput.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+
+    def save(rows, complete=False):
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(out / "throughput.csv", rows)
+        meta = {**machine_info("cpu"), "wall_s": round(time.perf_counter() - t0, 1), "quick": args.quick,
+                "complete": complete, "systems": systems, "threads": threads, "train_steps": train_steps,
+                "samples": samples, "sample_repeats": repeats, "time_measure": "process CPU seconds (core-s)"}
+        (out / "throughput.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+
+    rows = run(systems, threads, train_steps, sample_steps, samples, repeats, max_structures, on_row=save)
+    save(rows, complete=True)
     print(markdown(rows))
     print(f"wrote {out / 'throughput.csv'} and {out / 'throughput.json'}")
     return rows
