@@ -16,8 +16,8 @@ recipes; numbers in benchmarks/results/throughput.json):
   ``index_put_`` autograd uses for ``a[row]``); padding with an ``index_select`` backward.
 - the distance features' share of every layer's first edge Linear is one matrix product
   for all layers per call, and the distance basis avoids denormal exponentials (20x slower).
-- without autograd (sampling, AMShortcut's bootstrap targets) on CPU a layer's edge work
-  runs in chunks of whole receivers with about ``CHUNK_EDGES`` edges, in place, so its intermediates
+- without autograd (sampling, AMShortcut's bootstrap targets) on one CPU thread a layer's
+  edge work runs in chunks of whole receivers with about ``CHUNK_EDGES`` edges, in place, so its intermediates
   stay in the core's cache (2-3x on a 32-structure sampling batch).
 
 Only ``coord_from_message`` networks (every shipped model) take this path; others run the
@@ -213,7 +213,9 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
         x = pos.repeat(1, cfg.vector_channels)  # (N, 3k): channel c at [3c, 3c + 3)
         raw_d = raw.to(dtype)
         degree = torch.bincount(row, minlength=n)
-        whole = torch.is_grad_enabled() or pos.device.type != "cpu"  # a GPU wants few, large kernels
+        # a GPU wants few, large kernels; so do several CPU threads, whose barriers per small
+        # chunk cost more than the cache saves (2.3x slower at 2 threads on a loaded machine)
+        whole = torch.is_grad_enabled() or pos.device.type != "cpu" or torch.get_num_threads() > 1
         chunks = _chunks(degree, row.shape[0] if whole else CHUNK_EDGES)
         for index, layer in enumerate(model.layers):
             w = _Weights(layer, dtype, n0)
