@@ -76,6 +76,27 @@ def test_fast_forward_equals_plain_in_float32(grad):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("chunk", [1, 37, 500])
+def test_chunked_inference_equals_one_chunk(monkeypatch, chunk):
+    """Without autograd the edges run in chunks of whole receivers: any size gives the same sums."""
+    import core.model.fast as fast
+
+    net, state = _network(), _batch()
+    whole = _outputs(net, state, True, False, grad=False)
+    monkeypatch.setattr(fast, "CHUNK_EDGES", chunk)
+    for a, b in zip(whole, _outputs(net, state, True, False, grad=False)):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+
+
+def test_chunks_hold_whole_receivers_and_their_padding_slots():
+    import core.model.fast as fast
+
+    chunks = fast._chunks(torch.tensor([3, 0, 7, 1, 4]), 5)  # edge ranges end at 3, 3, 10, 11, 15
+    assert [c[:5] for c in chunks] == [(0, 2, 0, 3, 3), (2, 3, 3, 10, 7), (3, 5, 10, 15, 4)]
+    assert chunks[0][5].tolist() == [0, 1, 2] and chunks[2][5].tolist() == [0, 4, 5, 6, 7]
+    assert [c[:5] for c in fast._chunks(torch.tensor([3, 0, 7, 1, 4]), 100)] == [(0, 5, 0, 15, 7)]
+
+
 @pytest.mark.parametrize("grad", [True, False])
 def test_fast_forward_in_bfloat16_stays_as_close_to_float32_as_plain(grad):
     net, state = _network(), _batch()
