@@ -96,7 +96,7 @@ class _Weights:
         lin2, self.norm2 = msg.out[0], msg.out[1]
         self.lin2_w, self.lin2_b = lin2.weight.to(dtype), lin2.bias.to(dtype)
         self.gate = (layer.gate.weight.to(dtype), layer.gate.bias.to(dtype)) if layer.attention else None
-        k = layer.k  # rows reordered (k_in, k_out) -> (k_out, k_in): phi comes out as (e, k_out, k_in)
+        k = layer.k
         # W_c[(c, o), h] as a (c h) x o matrix: dx[(n, i), o] = sum_(c,h) G[n, i, c, h] W_c[(c, o), h]
         self.coord_mix = layer.coord.weight.view(k, k, -1).permute(0, 2, 1).reshape(-1, k).to(dtype)
         self.node_mlp = [(m.weight.to(dtype), m.bias.to(dtype)) if isinstance(m, torch.nn.Linear) else m
