@@ -55,3 +55,10 @@ def test_cpu_fallback_trains_for_the_wall_time_then_benchmarks(tmp_path, monkeyp
     rows = json.loads((out / "results" / "structure_a-Si_train_gpu.json").read_text())
     assert rows  # the structure benchmark ran on the trained checkpoint
 
+
+
+def test_unknown_system_is_one_line(capsys):
+    from core.train_gpu import cli
+
+    assert cli(["a-Xx", "shortcut", "1", "out"]) == 2
+    assert capsys.readouterr().err.startswith("error: no shipped shortcut model of a-Xx")
