@@ -20,6 +20,22 @@ RESULTS_ENV = "AMSHORTCUT_RESULTS"
 """Environment variable naming the default results directory."""
 
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_script(name: str):
+    """The benchmark script ``benchmarks/<name>.py`` (a script, not a package) loaded as the
+    module ``benchmark_<name>``."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def default_results_dir() -> Path:
     """``$AMSHORTCUT_RESULTS`` if set, else ``<cache>/amshortcut/benchmarks`` (cache = ``$XDG_CACHE_HOME``
     or ``~/.cache``): never inside the repository, so a trial run leaves the tree clean."""

@@ -156,6 +156,7 @@ class RuntimeConfig:
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch CPU threads (0 = torch's default)
     bf16: bool = False  # bfloat16 autocast of the network calls (CPU AMX / GPU)
+    fast: bool = False  # the network's fast path (core/model/fast.py): same outputs, fewer kernels
     progress: bool = True
     log_every: int = 10  # steps between log.jsonl loss lines
     checkpoint_every: int = 500  # steps between saved checkpoints (and the end)
@@ -369,6 +370,28 @@ class Recipe:
 
 
 # ----------------------------------------------------------------------------- files
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+"""The shipped models' recipe files, ``configs/<system>/<framework>.toml`` (a source checkout)."""
+
+
+def shipped_fork(system: str, framework: str, out_of=None) -> Recipe:
+    """The recipe of the shipped ``system``/``framework`` model, set to continue from its weights:
+    its last phase's settings, no parent to train, and the shipped ``rho_max`` and message norm
+    (recomputing them on another device or a data subset could give other values). ``out_of``
+    is the shipped checkpoint directory (default: ``core.catalog.shipped_checkpoint``)."""
+    from core.catalog import shipped_checkpoint
+
+    src = Path(out_of) if out_of is not None else shipped_checkpoint(system, framework)
+    path = CONFIGS / system / f"{framework}.toml"
+    if not path.is_file():
+        raise UserError(f"no recipe file for the shipped {framework} model of {system} ({path})")
+    recipe = load_recipe(path)
+    model = json.loads((src / "config.json").read_text())
+    return replace(recipe, phases=[], init=InitConfig(checkpoint=str(src)),
+                   data=replace(recipe.data, rho_max=model["rho_max"]),
+                   network=replace(recipe.network, aggregation_norm=model["model"]["aggregation_norm"]))
 
 
 def load_recipe(path, overrides=()) -> Recipe:

@@ -129,7 +129,8 @@ def _to_atoms(state, cell, model, info):
 
 
 def generate(model, n_samples, steps, cell, rho_max=None, properties=None, device="auto", seed=0,
-             progress=None, batch_size=None, grid_power=1.0, guidance=0.0):
+             progress=None, batch_size=None, grid_power=1.0, guidance=0.0, fast=False,
+             bf16=False):
     """Sample ``n_samples`` structures in ``cell`` with ``steps`` integration steps.
 
     model: a ``core.checkpoint.Checkpoint`` or the path of a checkpoint directory.
@@ -140,7 +141,11 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     grid_power: the steps start at t_k = (1 - k/steps)^grid_power (1 = uniform, the paper's;
     ``Framework.plan``); guidance: classifier-free guidance weight w >= 0 (0 = none, the
     paper's; ``core.model.GuidedDenoiser``), applied only when a property is given; it doubles
-    the cost of a step.
+    the cost of a step; fast: evaluate the network with ``core.model.fast`` (the same
+    structures to float rounding, about 2x faster on CPU); bf16: run the network (only; the
+    steps themselves stay float32) in bfloat16, the precision the shipped models were trained
+    in (faster with AMX on CPUs and on GPUs; positions then differ from float32 sampling by
+    ~0.01 Å per step).
     Returns ``ase.Atoms`` (ghosts removed) with ``info``: target_<name>, framework, steps,
     grid_power, guidance, seed, device, checkpoint.
     """
@@ -165,8 +170,14 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     batch_size = min(n_samples, fit if batch_size is None else min(batch_size, fit))
 
     network = model.network.to(dev).eval()
+    plain_network, was_fast = network, network.fast
+    network.fast = bool(fast)
     if guided:
         network = GuidedDenoiser(network, guidance)
+    if bf16:
+        from core.model import BFloat16Autocast
+
+        network = BFloat16Autocast(network, dev.type)
     framework = model.framework
     y_raw = torch.tensor([[properties.get(n, math.nan) for n in model.property_names]], dtype=torch.float32)
     y_norm = model.normalise(y_raw).to(dev)
@@ -178,18 +189,21 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
             "steps": int(steps), "grid_power": float(grid_power), "guidance": float(guidance) if guided else 0.0, "seed": int(seed), "device": str(dev), "checkpoint": str(model.path or "")}
     results = []
     devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.inference_mode():
-        torch.manual_seed(seed)
-        for start in range(0, n_samples, batch_size):
-            b = min(batch_size, n_samples - start)
-            batch = torch.arange(b, device=dev).repeat_interleave(n_atoms)
-            cells = cell_t.expand(b, 3, 3).contiguous()
-            state = framework.prior(cells, batch, y_norm.expand(b, -1), network.cfg.n_classes)
-            for t, dt, stochastic in plan:
-                state = framework.step(network, state, t, dt, stochastic)
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-            state = state.replace(pos=wrap(state.pos, state.cell, state.batch))
-            results.extend(_to_atoms(state, cell, model, info))
+    try:
+        with torch.random.fork_rng(devices=devices), torch.inference_mode():
+            torch.manual_seed(seed)
+            for start in range(0, n_samples, batch_size):
+                b = min(batch_size, n_samples - start)
+                batch = torch.arange(b, device=dev).repeat_interleave(n_atoms)
+                cells = cell_t.expand(b, 3, 3).contiguous()
+                state = framework.prior(cells, batch, y_norm.expand(b, -1), plain_network.cfg.n_classes)
+                for t, dt, stochastic in plan:
+                    state = framework.step(network, state, t, dt, stochastic)
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+                state = state.replace(pos=wrap(state.pos, state.cell, state.batch))
+                results.extend(_to_atoms(state, cell, model, info))
+    finally:
+        plain_network.fast = was_fast
     return results

@@ -32,22 +32,10 @@ from torch.nn.parallel import DistributedDataParallel
 from core.checkpoint import Checkpoint, save_checkpoint
 from core.errors import UserError
 from core.frameworks import State, make_framework
-from core.model import Denoiser
+from core.model import BFloat16Autocast, Denoiser
 from core.model.denoiser import mean_neighbour_weight
 from core.recipe import Recipe, load_recipe, saved_recipe
 from core.material import GHOST, MaterialSample, collate
-
-
-class BFloat16Autocast:
-    """Calls a network under bfloat16 autocast and returns its outputs as float32."""
-
-    def __init__(self, network, device_type: str):
-        self.network, self.device_type = network, device_type
-
-    def __call__(self, *args, **kwargs):
-        with torch.autocast(self.device_type, dtype=torch.bfloat16):
-            out = self.network(*args, **kwargs)
-        return tuple(o.float() for o in out)
 
 
 # Recipe keys a resumed run must share with the saved one (the others, e.g. steps, the lr
@@ -186,6 +174,7 @@ class Trainer:
                                         aggregation_norm=net.aggregation_norm or self._neighbour_weight())
         torch.manual_seed(recipe.optimisation.seed)  # identical initial weights on every rank
         self.model = Denoiser(model_cfg).to(self.device)
+        self.model.fast = rt.fast  # the EMA copy below inherits it
         source = init_from or recipe.init.checkpoint
         if recipe.init.recipe and not (source or resume):
             raise UserError("init.recipe: the parent is trained by core.training.train (or `amshortcut train`), "
@@ -388,9 +377,9 @@ class Trainer:
             if self.step % rt.log_every == 0 or self.step == opt.steps:
                 self._log({"step": self.step, "time_s": round(time.perf_counter() - t0, 2), **logs})
             if val.every and self.step % val.every == 0 and self.rank == 0:
-                val = self.validate()
-                self._log({"step": self.step, **val})
-                bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()
+                scores = self.validate()
+                self._log({"step": self.step, **scores})
+                bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()
                                                            if isinstance(v, float)))
             if self.step % rt.checkpoint_every == 0 or self.step == opt.steps:
                 self._save()

@@ -9,11 +9,9 @@ package: each is loaded from its file (it imports only `core` and libraries).
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ import torch
 from ase import Atoms
 from ase.build import bulk
 
+from core.benchmarking import BENCHMARKS, load_script
 from core.catalog import DEFAULT_STEPS, available_checkpoints, shipped_checkpoint
 from core.cli import main as cli
 from core.datasets.shards import shard_path, write_shard
@@ -29,19 +28,7 @@ from core.errors import UserError
 from core.recipe import Recipe
 from core.training import Trainer
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _script(name: str):
-    """The benchmark script ``benchmarks/<name>.py`` loaded as the module ``benchmark_<name>``."""
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-structure, inverse_design = _script("structure"), _script("inverse_design")
+structure, inverse_design = load_script("structure"), load_script("inverse_design")
 
 TINY = dict(width=16, layers=1, vector_channels=2, cutoff=4.0, property_dim=4)
 
@@ -200,7 +187,7 @@ def test_acceptance_script_refuses_a_bad_benchmark_figure(capsys):
     """benchmarks/acceptance.py: bad input is one line on stderr, exit 2, no file."""
     shipped = shipped_checkpoint("a-Si", "shortcut")
     before = (shipped / "acceptance.json").read_text()
-    assert _script("acceptance").main([str(shipped), "--benchmark", "-0.1"]) == 2
+    assert load_script("acceptance").main([str(shipped), "--benchmark", "-0.1"]) == 2
     assert "must be positive" in capsys.readouterr().err
     assert (shipped / "acceptance.json").read_text() == before
 
@@ -309,7 +296,7 @@ def _table_rows(text: str, first: str) -> list[list[str]]:
 
 
 def test_protocol_scores_runs_beside_the_untrained_network(capsys):
-    protocol = _script("protocol")
+    protocol = load_script("protocol")
     shipped = shipped_checkpoint("a-Si", "shortcut")
     assert protocol.main([str(shipped), "--system", "a-Si", "--steps", "1,2", "--n", "2",
                           "--grid-power", "1,2"]) == 0
@@ -329,7 +316,7 @@ def test_protocol_scores_runs_beside_the_untrained_network(capsys):
 
 
 def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):
-    denoising = _script("denoising")
+    denoising = load_script("denoising")
     sde = shipped_checkpoint("a-Si", "sde")
     assert denoising.main([str(sde), "--system", "a-Si", "--n", "2", "--eps-times", "0.1,0.3",
                            "--from-times", "0.1", "--steps", "50"]) == 0
@@ -350,7 +337,7 @@ def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):
 
 def test_denoising_compares_given_unset_and_rolled_properties(capsys):
     """For a conditioned model the eps table adds the MSE with the properties unset and rolled."""
-    denoising = _script("denoising")
+    denoising = load_script("denoising")
     model = shipped_checkpoint("a-SiO2", "shortcut")
     assert denoising.main([str(model), "--system", "a-SiO2", "--n", "2", "--eps-times", "0.1",
                            "--from-times", ""]) == 0

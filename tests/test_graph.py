@@ -6,7 +6,7 @@ import torch
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
-from core.graph import periodic_neighbors, periodic_radius_graph
+from core.graph import periodic_neighbors, periodic_radius_graph, torch_periodic_neighbors, torch_radius_graph
 
 CELLS = {
     "cubic": np.eye(3) * 12.0,
@@ -67,3 +67,34 @@ def test_graph_is_invariant_to_the_periodic_image_an_atom_is_written_in():
         if p is pos:
             ref = d
     np.testing.assert_allclose(d, ref, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_torch_search_matches_vesin(name, dtype):
+    """The device search (run here on CPU tensors) finds vesin's pairs and images exactly."""
+    cell = CELLS[name]
+    rng = np.random.default_rng(3)
+    n = 4 if name == "tiny" else 30
+    pos = rng.random((n, 3)) @ cell + rng.normal(scale=2.0, size=(n, 3))  # some outside the cell
+    cutoff = 6.5
+    i, j, shift = periodic_neighbors(pos, cell, cutoff)
+    it, jt, shift_t = torch_periodic_neighbors(torch.tensor(pos, dtype=dtype), torch.tensor(cell, dtype=dtype), cutoff)
+    assert shift_t.dtype == dtype and len(i) > 0
+    inv = np.linalg.inv(cell)
+    ours = _pair_multiset(it.numpy(), jt.numpy(), np.round(shift_t.double().numpy() @ inv, 3))
+    ref = _pair_multiset(i, j, np.round(shift @ inv, 3))
+    np.testing.assert_array_equal(ours, ref)
+
+
+def test_torch_radius_graph_matches_vesin_on_a_batch():
+    rng = np.random.default_rng(4)
+    cells = [CELLS["triclinic"], CELLS["small_skewed"], CELLS["cubic"]]
+    counts = [12, 0, 9]  # an empty structure in the middle
+    pos = torch.tensor(np.concatenate([rng.random((k, 3)) @ c for k, c in zip(counts, cells)]))
+    batch = torch.repeat_interleave(torch.arange(3), torch.tensor(counts))
+    cell = torch.tensor(np.stack(cells))
+    (e_ref, s_ref), (e_t, s_t) = (f(pos, cell, batch, 5.0) for f in (periodic_radius_graph, torch_radius_graph))
+    vec = lambda e, s: (pos[e[1]] + s - pos[e[0]]).numpy()  # noqa: E731
+    np.testing.assert_allclose(_pair_multiset(e_t[0].numpy(), e_t[1].numpy(), vec(e_t, s_t)),
+                               _pair_multiset(e_ref[0].numpy(), e_ref[1].numpy(), vec(e_ref, s_ref)), atol=1e-6)

@@ -293,9 +293,10 @@ import os; os.write(1, f"CLOSED {trainer.rank} {dist.is_initialized()}\\n".encod
 
 
 @pytest.mark.timeout(180)
-def test_ddp_two_gloo_processes_stay_in_sync(tmp_path):
+@pytest.mark.parametrize("fast", [False, True])
+def test_ddp_two_gloo_processes_stay_in_sync(tmp_path, fast):
     recipe = _config(tmp_path, "optimisation.steps=3", "optimisation.batch_size=1", "runtime.checkpoint_every=3",
-                     "runtime.threads=1")
+                     "runtime.threads=1", f"runtime.fast={str(fast).lower()}")
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

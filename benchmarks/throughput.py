@@ -1,0 +1,221 @@
+"""Training and sampling throughput of the shipped AMShortcut recipes: plain vs fast network path.
+
+Training: structures per second of one full step (loss + backward + gradient clipping +
+AdamW step + EMA update) of the shipped a-Si and a-SiO2 AMShortcut recipes
+(``assets/checkpoints/<system>/shortcut/train_config.json``: width, cutoff, bf16 autocast,
+sc_fraction, batch size) on their real data, started from the shipped weights.
+Sampling: structures per second of ``core.sampling.generate`` for batches of 32 at 1 and 5
+steps. Each is measured at 1 and 2 torch threads. Core-seconds are the process's CPU time
+(``time.process_time``, all threads), so a machine shared with other jobs slows the wall
+clock but hardly the count; wall-clock seconds are recorded too.
+
+The plain and the fast path (``Denoiser.fast``) are measured in ONE run, step by step in
+turn (each training step is run by both paths with the same random draws), so that the
+machine's load drifts hit both alike. The table also gives the plain path's seconds per
+training step, for checking the baseline against ``amshortcut train`` logs.
+
+Usage: python benchmarks/throughput.py [--systems a-Si,a-SiO2] [--threads 1,2] [--train-steps 12]
+       [--sample-steps 1,5] [--samples 32] [--out DIR] [--quick]
+Writes throughput.csv and throughput.json to --out (default: a directory under the user cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from core.benchmarking import default_results_dir, machine_info, set_threads, write_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PATHS = ("plain", "fast")
+SAMPLE_PATHS = {"plain": {}, "fast": {"fast": True}, "fast_bf16": {"fast": True, "bf16": True}}
+"""generate() options of each sampling path: the plain one runs the network in float32."""
+
+
+def shipped_recipe(system: str, max_structures: int):
+    """The shipped ``system`` AMShortcut's recipe, forked from its weights, on the first
+    ``max_structures`` training structures, without validation or progress bars."""
+    from core.recipe import shipped_fork
+
+    recipe = shipped_fork(system, "shortcut", ROOT / "assets" / "checkpoints" / system / "shortcut")
+    return replace(recipe, data=replace(recipe.data, path=str(ROOT / recipe.data.path), max_structures=max_structures),
+                   validation=replace(recipe.validation, every=0),
+                   runtime=replace(recipe.runtime, progress=False, threads=0))
+
+
+def train_step(trainer, state):
+    """One optimiser step exactly as ``Trainer.run`` takes it (without logging and saving)."""
+    from core.training import _update_ema
+
+    loss, _ = trainer.loss(state)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), trainer.recipe.optimisation.grad_clip)
+    trainer.optimizer.step()
+    _update_ema(trainer.ema, trainer.model, trainer.step, trainer.recipe.optimisation.ema_decay)
+    return loss.item()
+
+
+def set_path(trainer, path):
+    trainer.model.fast = trainer.ema.fast = path == "fast"
+
+
+class Clock:
+    """Wall-clock and CPU (all threads) seconds of a block."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def measure_training(trainer, batches, n_steps):
+    """{path: [Clock per step]}; step k of both paths uses batch k and the same random draws."""
+    times = {p: [] for p in PATHS}
+    for k in range(n_steps + 1):  # step 0 warms up both paths
+        state = batches[k % len(batches)]
+        for path in (PATHS if k % 2 == 0 else PATHS[::-1]):
+            set_path(trainer, path)
+            torch.manual_seed(1000 + k)
+            with Clock() as clock:
+                train_step(trainer, state)
+            if k:
+                times[path].append(clock)
+    return times
+
+
+def measure_sampling(checkpoint, cell, n_samples, steps, repeats):
+    """{path: [Clock per generate call]} for ``n_samples`` structures at ``steps`` steps."""
+    from core.sampling import generate
+
+    paths = list(SAMPLE_PATHS)
+    times = {p: [] for p in paths}
+    for k in range(repeats):
+        for path in (paths if k % 2 == 0 else paths[::-1]):
+            with Clock() as clock:
+                generate(checkpoint, n_samples, steps, cell, seed=k, device="cpu", **SAMPLE_PATHS[path])
+            times[path].append(clock)
+    return times
+
+
+def rows_for(system, threads, task, per_call, times):
+    """Table row: structures per core-second (CPU time) and per wall second of each path,
+    median seconds per call, and the speedups in core-seconds."""
+    med = {p: statistics.median(c.cpu for c in v) for p, v in times.items()}
+    wall = {p: statistics.median(c.wall for c in v) for p, v in times.items()}
+    row = {"system": system, "task": task, "threads": threads, "repeats": len(times["plain"])}
+    for p in (*PATHS, "fast_bf16"):
+        if p in med:
+            row[f"{p}_s_per_call"] = round(wall[p], 4)
+            row[f"{p}_cpu_s_per_call"] = round(med[p], 4)
+            row[f"{p}_structures_per_s"] = round(per_call / wall[p], 3)
+            row[f"{p}_structures_per_core_s"] = round(per_call / med[p], 3)
+    row["speedup"] = round(med["plain"] / med["fast"], 2)
+    row["speedup_wall"] = round(wall["plain"] / wall["fast"], 2)
+    if "fast_bf16" in med:
+        row["speedup_bf16"] = round(med["plain"] / med["fast_bf16"], 2)
+    return row
+
+
+def run(systems, threads_list, train_steps, sample_steps, n_samples, sample_repeats, max_structures, log=print,
+        on_row=None):
+    """All rows (``rows_for``); ``on_row(rows)`` after each, e.g. to save partial results."""
+    from core.checkpoint import load_checkpoint
+    from core.training import Trainer
+
+    rows = []
+    for system in systems:
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = Trainer(shipped_recipe(system, max_structures), tmp)
+            batches = [trainer._make_batch(k) for k in range(min(8, train_steps + 1))]
+            checkpoint = load_checkpoint(ROOT / "assets" / "checkpoints" / system / "shortcut")
+            cell = checkpoint.training["cell"]
+            for threads in threads_list:
+                set_threads(threads)
+                times = measure_training(trainer, batches, train_steps)
+                rows.append(rows_for(system, threads, "train", trainer.recipe.optimisation.batch_size, times))
+                log(_line(rows[-1]))
+                if on_row:
+                    on_row(rows)
+                for steps in sample_steps:
+                    times = measure_sampling(checkpoint, cell, n_samples, steps, sample_repeats)
+                    rows.append(rows_for(system, threads, f"sample {steps} step{'s' * (steps > 1)}", n_samples, times))
+                    log(_line(rows[-1]))
+                    if on_row:
+                        on_row(rows)
+    return rows
+
+
+def _line(row):
+    bf16 = (f"  fast bf16 {row['fast_bf16_structures_per_core_s']:8.3f} x{row['speedup_bf16']:.2f}"
+            if "speedup_bf16" in row else "")
+    return (f"{row['system']:7s} {row['task']:15s} {row['threads']} thr  plain {row['plain_structures_per_core_s']:8.3f}  "
+            f"fast {row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}{bf16}  "
+            f"(plain {row['plain_cpu_s_per_call']:.3f} core-s, {row['plain_s_per_call']:.3f} s wall per "
+            f"{'step' if row['task'] == 'train' else 'call'}; wall speedup x{row['speedup_wall']:.2f})")
+
+
+def markdown(rows):
+    """The table: training runs the recipe's bf16 autocast on both paths; plain sampling is
+    float32, so sampling has a third column, the fast path with the network in bfloat16."""
+    lines = ["| system | task | threads | plain structures/core-s | fast | speedup | fast, bf16 network | speedup | "
+             "plain core-s per step/call | plain wall s | wall speedup |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        bf16 = (f"{r['fast_bf16_structures_per_core_s']:.3f} | {r['speedup_bf16']:.2f}x" if "speedup_bf16" in r
+                else "(recipe is bf16) | ")
+        lines.append(f"| {r['system']} | {r['task']} | {r['threads']} | {r['plain_structures_per_core_s']:.3f} | "
+                     f"{r['fast_structures_per_core_s']:.3f} | {r['speedup']:.2f}x | {bf16} | {r['plain_cpu_s_per_call']:.3f} | "
+                     f"{r['plain_s_per_call']:.3f} | {r['speedup_wall']:.2f}x |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--systems", default="a-Si,a-SiO2")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--train-steps", type=int, default=12, help="measured training steps per path")
+    parser.add_argument("--sample-steps", default="1,5")
+    parser.add_argument("--samples", type=int, default=32, help="structures per sampling batch")
+    parser.add_argument("--sample-repeats", type=int, default=2)
+    parser.add_argument("--max-structures", type=int, default=64, help="training structures loaded per system")
+    parser.add_argument("--out", default=None, help="results directory (default: core.benchmarking's, outside the "
+                                                   "tree; --out benchmarks/results records a run)")
+    parser.add_argument("--quick", action="store_true", help="smoke test: a-Si, 1 thread, 2 steps, 2 samples")
+    args = parser.parse_args(argv)
+    systems = [s for s in args.systems.split(",") if s]
+    threads = [int(t) for t in args.threads.split(",") if t]
+    sample_steps = [int(s) for s in args.sample_steps.split(",") if s]
+    train_steps, samples, repeats, max_structures = args.train_steps, args.samples, args.sample_repeats, args.max_structures
+    if args.quick:
+        systems, threads, sample_steps = ["a-Si"], [1], [1]
+        train_steps, samples, repeats, max_structures = 2, 2, 1, 8
+    t0 = time.perf_counter()
+    out = Path(args.out) if args.out else default_results_dir()
+
+    def save(rows, complete=False):
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(out / "throughput.csv", rows)
+        meta = {**machine_info("cpu"), "wall_s": round(time.perf_counter() - t0, 1), "quick": args.quick,
+                "complete": complete, "systems": systems, "threads": threads, "train_steps": train_steps,
+                "samples": samples, "sample_repeats": repeats, "time_measure": "process CPU seconds (core-s)"}
+        (out / "throughput.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+
+    rows = run(systems, threads, train_steps, sample_steps, samples, repeats, max_structures, on_row=save)
+    save(rows, complete=True)
+    print(markdown(rows))
+    print(f"wrote {out / 'throughput.csv'} and {out / 'throughput.json'}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Fast evaluation of ``Denoiser``: the same network and weights, fewer and cheaper kernels.
+
+``Denoiser.fast = True`` routes ``forward`` here; ``tests/test_fast_path.py`` pins it to the
+plain forward. What changes, and why (torch.profiler on one CPU core, shipped AMShortcut
+recipes; numbers in benchmarks/results/throughput.json):
+
+- the coordinate update sum_j cut_ij Phi_ij d_ij (Phi_ij = W_c m_ij, a k x k matrix per
+  edge) is W_c applied to G_i = sum_j cut_ij m_ij (x) d_ij: a batched matrix product over
+  receivers with their edges padded to the largest degree, instead of an (E, k*k) Linear
+  output and E tiny k x k products (which took 12 % of a training step). The gated message
+  sum is a product with the same padded messages (``_edge_sums``).
+- precision: under a bfloat16 autocast region the whole network runs in bfloat16 with its
+  weights cast once per call, instead of autocast's per-op casts of activations (11 % of a
+  training step was dtype copies); distances and coordinates stay float32.
+- gathers: ``index_select`` with an ``index_add_`` backward (5x faster than the
+  ``index_put_`` autograd uses for ``a[row]``); padding with an ``index_select`` backward.
+- the distance features' share of every layer's first edge Linear is one matrix product
+  for all layers per call, and the distance basis avoids denormal exponentials (20x slower).
+- without autograd (sampling, AMShortcut's bootstrap targets) on one CPU thread a layer's
+  edge work runs in chunks of whole receivers with about ``CHUNK_EDGES`` edges, in place, so its intermediates
+  stay in the core's cache (2-3x on a 32-structure sampling batch).
+
+Only ``coord_from_message`` networks (every shipped model) take this path; others run the
+plain forward.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+CHUNK_EDGES = 8192
+"""Edges per chunk of the no-autograd path (about 2 MiB of float32 activations at width 64;
+4096-16384 measured alike)."""
+
+
+class _Gather(torch.autograd.Function):
+    """``src[index]`` along dim 0 with an ``index_add_`` backward (in the gradient's dtype, as
+    autograd's own ``index_put_`` accumulates)."""
+
+    @staticmethod
+    def forward(ctx, src, index):
+        ctx.save_for_backward(index)
+        ctx.n_rows = src.shape[0]
+        return src.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        out = torch.zeros(ctx.n_rows, *grad.shape[1:], dtype=grad.dtype, device=grad.device)
+        return out.index_add_(0, index, grad), None
+
+
+class _Pad(torch.autograd.Function):
+    """Rows of ``src`` written to rows ``slot`` of a zero (n_slots, ...) buffer; backward gathers."""
+
+    @staticmethod
+    def forward(ctx, src, slot, n_slots):
+        ctx.save_for_backward(slot)
+        return src.new_zeros(n_slots, *src.shape[1:]).index_copy_(0, slot, src)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slot,) = ctx.saved_tensors
+        return grad.index_select(0, slot), None, None
+
+
+def pad(src, slot, n_slots):
+    """``src`` scattered to rows ``slot`` of zeros (n_slots, ...)."""
+    if src.requires_grad and torch.is_grad_enabled():
+        return _Pad.apply(src, slot, n_slots)
+    return src.new_zeros(n_slots, *src.shape[1:]).index_copy_(0, slot, src)
+
+
+def gather(src, index):
+    """Rows ``src[index]`` (autograd-aware only when needed)."""
+    if src.requires_grad and torch.is_grad_enabled():
+        return _Gather.apply(src, index)
+    return src.index_select(0, index)
+
+
+def _layer_norm_silu(x, norm, inplace=False):
+    return F.silu(F.layer_norm(x, norm.normalized_shape, norm.weight.to(x.dtype),
+                               norm.bias.to(x.dtype), norm.eps), inplace=inplace)
+
+
+class _Weights:
+    """A layer's parameters cast once to the compute dtype."""
+
+    def __init__(self, layer, dtype, n0):
+        msg = layer.message
+        self.node_w = msg.node_proj.weight.to(dtype)
+        self.node_b = msg.node_proj.bias.to(dtype)
+        self.edge_w = msg.edge_proj.weight[:, n0:].to(dtype)  # the per-layer coordinate features
+        self.norm1 = msg.norm1
+        lin2, self.norm2 = msg.out[0], msg.out[1]
+        self.lin2_w, self.lin2_b = lin2.weight.to(dtype), lin2.bias.to(dtype)
+        self.gate = (layer.gate.weight.to(dtype), layer.gate.bias.to(dtype)) if layer.attention else None
+        k = layer.k
+        # W_c[(c, o), h] as a (c h) x o matrix: dx[(n, i), o] = sum_(c,h) G[n, i, c, h] W_c[(c, o), h]
+        self.coord_mix = layer.coord.weight.view(k, k, -1).permute(0, 2, 1).reshape(-1, k).to(dtype)
+        self.node_mlp = [(m.weight.to(dtype), m.bias.to(dtype)) if isinstance(m, torch.nn.Linear) else m
+                         for m in layer.node]
+
+
+def _node_mlp(weights, z):
+    for m in weights.node_mlp:
+        if isinstance(m, tuple):
+            z = F.linear(z, *m)
+        elif isinstance(m, torch.nn.LayerNorm):
+            z = F.layer_norm(z, m.normalized_shape, m.weight.to(z.dtype), m.bias.to(z.dtype), m.eps)
+        else:
+            z = m(z)
+    return z
+
+
+def _edge_sums(layer, w, h, x_flat, ctx, chunk):
+    """Sums over the edges of receivers [n0, n1): gated messages (n1-n0, W) and coordinate updates (n1-n0, 3k).
+
+    The coordinate update sum_j cut_ij Phi_ij d_ij with Phi_ij = W_c m_ij (paper, App. B.4) is
+    computed per receiver as W_c applied to G_i = sum_j cut_ij m_ij (x) d_ij, one batched
+    product over receivers with their edges padded to the chunk's largest degree D: the same
+    sum in another order, without the per-edge k x k products or the (E, k*k) Phi."""
+    n0, n1, e0, e1, degree_max, slot = chunk
+    k, dtype = layer.k, h.dtype
+    row, col = ctx["row"][e0:e1], ctx["col"][e0:e1]
+    cut = ctx["cut"][e0:e1]
+    diff = (gather(x_flat, row) - gather(x_flat, col)).view(-1, k, 3) - ctx["shift"][e0:e1].unsqueeze(1)
+    sq = (diff * diff).sum(-1)  # (e, k)
+    feat = 2.0 * torch.tanh(sq / ctx["cutoff"] ** 2) - 1.0
+    width = ctx["a"].shape[1]
+    grad = torch.is_grad_enabled()
+    pre = torch.addmm(ctx["edge0"][ctx["layer"]][e0:e1], feat.to(dtype), w.edge_w.t())
+    if grad:
+        pre = pre + gather(ctx["a"], row) + gather(ctx["b"], col)
+    else:  # in place: no new (e, W) buffers
+        pre += ctx["a"].index_select(0, row)
+        pre += ctx["b"].index_select(0, col)
+    m = _layer_norm_silu(pre, w.norm1, inplace=not grad)
+    m = _layer_norm_silu(torch.addmm(w.lin2_b, m, w.lin2_w.t()), w.norm2, inplace=not grad)
+    weight = cut if w.gate is None else cut * torch.sigmoid(F.linear(m, *w.gate).float())
+    unit = diff / (torch.sqrt(sq + 1.0) + 1.0).unsqueeze(-1)  # (e, k, 3)
+    # per receiver, over its edges padded to D: the gate-weighted message sum and G_i = sum cut m (x) d
+    n_nodes = n1 - n0
+    slots = n_nodes * degree_max
+    m_pad = pad(m, slot, slots).view(n_nodes, degree_max, width)
+    w_pad = pad(weight.to(dtype), slot, slots).view(n_nodes, degree_max, 1)
+    u_pad = pad((unit * cut.unsqueeze(-1)).transpose(1, 2).reshape(-1, 3 * k).to(dtype), slot, slots)  # columns (i, c)
+    agg = torch.bmm(w_pad.transpose(1, 2), m_pad).view(n_nodes, width).float()
+    g = torch.bmm(u_pad.view(n_nodes, degree_max, 3 * k).transpose(1, 2), m_pad)  # (n, (i, c), W)
+    dx = g.view(n_nodes * 3, k * width) @ w.coord_mix  # (n*3, k_out): rows (node, i), columns o
+    return agg, dx.view(n_nodes, 3, k).transpose(1, 2).reshape(n_nodes, 3 * k).float()
+
+
+def _chunks(degree, chunk_edges):
+    """(n0, n1, e0, e1, D, slot) per chunk of whole receivers holding about ``chunk_edges``
+    edges; D is the chunk's largest degree and ``slot`` each edge's row in the (n1-n0)*D padding."""
+    ends = torch.cumsum(degree, 0)
+    n = degree.shape[0]
+    n_edges = int(ends[-1]) if n else 0
+    bounds = [0, n]
+    if n_edges > chunk_edges:
+        targets = torch.arange(chunk_edges, n_edges, chunk_edges, device=degree.device)
+        inner = torch.unique(torch.searchsorted(ends, targets, right=True)).tolist()
+        bounds = [0, *[b for b in inner if 0 < b < n], n]
+    starts = ends - degree
+    out = []
+    for n0, n1 in zip(bounds[:-1], bounds[1:]):
+        e0, e1 = int(starts[n0]), int(ends[n1 - 1])
+        deg = degree[n0:n1]
+        d = max(1, int(deg.max()))
+        local = torch.repeat_interleave(torch.arange(n1 - n0, device=degree.device), deg)
+        slot = local * d + (torch.arange(e1 - e0, device=degree.device) - (starts[n0:n1] - e0)[local])
+        out.append((n0, n1, e0, e1, d, slot))
+    return out
+
+
+def _gaussian_rbf(r, cutoff, n):
+    """``denoiser.gaussian_rbf`` with exponents floored at -80: exp(-80) = 2e-35 instead of
+    denormal or zero values, which a CPU computes ~20x slower (7 % of a sampling call)."""
+    mu = torch.linspace(0.0, cutoff, n, device=r.device, dtype=r.dtype)
+    z = (r - mu) / (cutoff / n)
+    return torch.exp((-0.5 * z * z).clamp_min(-80.0))
+
+
+def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
+    """``Denoiser.forward`` computed the fast way (same arguments, same outputs)."""
+    from core.graph import periodic_radius_graph
+    from core.model.denoiser import cutoff_weight
+
+    cfg = model.cfg
+    device = pos.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else pos.dtype
+    if graph is None:
+        graph = periodic_radius_graph(pos, cell, batch, cfg.cutoff)
+    (row, col), shift = graph
+    order = torch.argsort(row, stable=True)
+    row, col, shift = row[order], col[order], shift[order].to(pos.dtype)
+    n = pos.shape[0]
+    with torch.autocast(device, enabled=False):
+        raw = model.node_input(elem, batch, t, y, dt)
+        h = F.linear(raw.to(dtype), model.embed.weight.to(dtype), model.embed.bias.to(dtype))
+        r = (gather(pos, row) - gather(pos, col) - shift).norm(dim=-1, keepdim=True)
+        cut = cutoff_weight(r, cfg.cutoff)
+        edge_attr0 = 2.0 * torch.tanh(r**2 / cfg.cutoff**2) - 1.0
+        if cfg.distance_rbf:
+            edge_attr0 = torch.cat([edge_attr0, _gaussian_rbf(r, cfg.cutoff, cfg.distance_rbf)], dim=-1)
+        n0 = edge_attr0.shape[1]
+        # the distance features' part of every layer's first edge Linear, as one product
+        w0 = torch.cat([layer.message.edge_proj.weight[:, :n0] for layer in model.layers]).to(dtype)
+        ctx = {"row": row, "col": col, "shift": shift, "cut": cut, "cutoff": cfg.cutoff,
+               "edge0": F.linear(edge_attr0.to(dtype), w0).split(cfg.width, dim=1)}
+        x = pos.repeat(1, cfg.vector_channels)  # (N, 3k): channel c at [3c, 3c + 3)
+        raw_d = raw.to(dtype)
+        degree = torch.bincount(row, minlength=n)
+        # a GPU wants few, large kernels; so do several CPU threads, whose barriers per small
+        # chunk cost more than the cache saves (2.3x slower at 2 threads on a loaded machine)
+        whole = torch.is_grad_enabled() or pos.device.type != "cpu" or torch.get_num_threads() > 1
+        chunks = _chunks(degree, row.shape[0] if whole else CHUNK_EDGES)
+        for index, layer in enumerate(model.layers):
+            w = _Weights(layer, dtype, n0)
+            ctx["layer"] = index
+            ctx["a"], ctx["b"] = (p.contiguous() for p in F.linear(h, w.node_w, w.node_b).chunk(2, dim=-1))
+            sums = [_edge_sums(layer, w, h, x, ctx, chunk) for chunk in chunks]
+            agg, dx = (parts[0] if len(parts) == 1 else torch.cat(parts) for parts in zip(*sums))
+            h = h + _node_mlp(w, torch.cat([h, (agg / layer.norm).to(dtype), raw_d], dim=-1))
+            x = x + dx.to(x.dtype) / layer.norm
+        head_norm, head_lin = model.element_out
+        e_out = F.linear(F.layer_norm(h, head_norm.normalized_shape, head_norm.weight.to(dtype),
+                                      head_norm.bias.to(dtype), head_norm.eps),
+                         head_lin.weight.to(dtype), head_lin.bias.to(dtype))
+    return pos - x[:, :3], e_out.to(pos.dtype)

@@ -1,0 +1,23 @@
+"""benchmarks/throughput.py --quick: both paths train and sample, and the results are written."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from core.benchmarking import load_script
+
+throughput = load_script("throughput")
+
+
+def test_quick_run_writes_both_paths(tmp_path):
+    rows = throughput.main(["--quick", "--out", str(tmp_path)])
+    assert [(r["system"], r["task"], r["threads"]) for r in rows] == [("a-Si", "train", 1), ("a-Si", "sample 1 step", 1)]
+    for row in rows:
+        assert row["plain_structures_per_core_s"] > 0 and row["fast_structures_per_core_s"] > 0
+        assert row["speedup"] > 0 and row["plain_cpu_s_per_call"] > 0
+    assert "fast_bf16_structures_per_core_s" in rows[1]
+    saved = json.loads((tmp_path / "throughput.json").read_text())
+    assert saved["rows"] == rows and saved["meta"]["quick"] is True
+    with open(tmp_path / "throughput.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 2
