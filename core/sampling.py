@@ -20,7 +20,6 @@ from core.frameworks.periodic import wrap
 from core.material import GHOST, MaterialSample, ghost_count_total
 from core.model import DenoiserConfig, GuidedDenoiser
 from core.request import as_cell, check_batch_size, check_cell, check_seed  # noqa: F401 - as_cell is public here too
-from core.material import GHOST, MaterialSample, ghost_count_total
 
 PRIOR_MISMATCH_ERROR = 0.05
 """Refuse cells whose t = 1 marginal has a Fourier modulation above this (positions visibly non-uniform)."""

@@ -214,7 +214,7 @@ def inverse_block(root: Path) -> str:
 def metrics_block(root: Path) -> str:
     data = _json(root / "benchmarks" / "results" / "metrics.json")
     return "\n".join(["```", "$ .venv/bin/python benchmarks/metrics.py", *data["table"], "```", "",
-                      f"Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items())
+                      "Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items())
                       + ". Results file: `benchmarks/results/metrics.json`."])
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 from ase.build import bulk
 
@@ -33,12 +32,7 @@ structure, inverse_design = load_script("structure"), load_script("inverse_desig
 TINY = dict(width=16, layers=1, vector_channels=2, cutoff=4.0, property_dim=4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _dataset(path: Path, frames) -> Path:

@@ -25,12 +25,7 @@ CFG = dict(n_classes=3, n_properties=2, width=32, layers=2, vector_channels=4, c
            distance_rbf=8, aggregation_norm=4.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _batch(seed=0, n_structures=2, n_atoms=40):

@@ -74,6 +74,17 @@ def _record_external(page, external):
     page.on("console", lambda m: external.append(f"console error: {m.text}") if m.type == "error" else None)
 
 
+def _open(browser, server, external=None):
+    """A new page of the studio, ready to generate; requests leaving 127.0.0.1 and JavaScript
+    errors go into ``external`` when given."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    if external is not None:
+        _record_external(page, external)
+    page.goto(server)
+    page.wait_for_selector(".generate button", timeout=30_000)
+    return page
+
+
 def _table_rows(page) -> int:
     return page.locator("table").first.locator("tbody tr").count()
 
@@ -81,10 +92,7 @@ def _table_rows(page) -> int:
 def test_generate_draws_structure_and_overlays_offline(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     external = []
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    _record_external(page, external)
-    page.goto(server)
-    page.wait_for_selector(".generate button", timeout=30_000)
+    page = _open(browser, server, external)
     rdf = page.locator(".rdf-plot").first
     rdf.wait_for(timeout=20_000)
     page.wait_for_timeout(500)
@@ -132,10 +140,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
 
     # A second session starts empty, generates its own set, and leaves the first one alone.
     assert _table_rows(page) == 4  # default number of samples
-    other = browser.new_page(viewport={"width": 1400, "height": 1100})
-    _record_external(other, external)
-    other.goto(server)
-    other.wait_for_selector(".generate button", timeout=30_000)
+    other = _open(browser, server, external)
     assert other.get_by_text("No structures yet").count() == 1
     n_samples = other.locator(".n-samples input")
     n_samples.fill("2")
@@ -151,10 +156,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
 def test_missing_checkpoint_is_a_message_not_a_crash(server, browser):
     """a-SiO2 has no checkpoint here: the page says so and refuses to generate; ngl.js still loads."""
     external = []
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    _record_external(page, external)
-    page.goto(server)
-    page.wait_for_selector(".generate button", timeout=30_000)
+    page = _open(browser, server, external)
     page.wait_for_function("() => window.NGL !== undefined", timeout=20_000)  # /studio/static/ngl.js
     page.locator("select").first.select_option("a-SiO2")
     page.get_by_text("No trained checkpoint for a-SiO2").wait_for(timeout=10_000)
@@ -169,9 +171,7 @@ def test_closing_a_page_stops_its_generation(server, browser):
     """A page closed mid-generation stops at its next step, so another session is not kept waiting."""
     import time
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(server)
-    page.wait_for_selector(".generate button", timeout=30_000)
+    page = _open(browser, server)
     for css, value in ((".n-samples input", "14"), (".cell-size input", "30")):  # ~19k atoms, 250 steps
         page.locator(css).fill(value)
         page.locator(css).press("Enter")
@@ -180,9 +180,7 @@ def test_closing_a_page_stops_its_generation(server, browser):
     page.get_by_text("(step ").wait_for(timeout=30_000)  # sampling has started
     page.close()
 
-    other = browser.new_page(viewport={"width": 1400, "height": 1100})
-    other.goto(server)
-    other.wait_for_selector(".generate button", timeout=30_000)
+    other = _open(browser, server)
     other.get_by_role("button", name="1", exact=True).click()
     t0 = time.perf_counter()
     other.locator(".generate button").click()
@@ -207,10 +205,7 @@ def test_compare_view_reproduces_the_papers_comparison(server, browser):
 
     ARTIFACTS.mkdir(exist_ok=True)
     external = []
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    _record_external(page, external)
-    page.goto(server)
-    page.wait_for_selector(".generate button", timeout=30_000)
+    page = _open(browser, server, external)
     box = page.locator(".n-samples input")
     box.fill("2")
     box.press("Enter")
@@ -237,10 +232,7 @@ def test_compare_view_reproduces_the_papers_comparison(server, browser):
 def test_system_switch_leaves_no_stale_results(server, browser):
     """After a generation on a-Si, switching to a-SiO2 clears structures, curves, table, status and runs."""
     external = []
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    _record_external(page, external)
-    page.goto(server)
-    page.wait_for_selector(".generate button", timeout=30_000)
+    page = _open(browser, server, external)
     page.get_by_role("button", name="1", exact=True).click()
     page.locator(".generate button").click()
     page.wait_for_selector(".run-info", timeout=60_000)

@@ -18,7 +18,6 @@ from core.errors import UserError
 from core.frameworks import default_config, make_framework
 from core.material import MaterialSample, collate, write_structures
 from core.model import Denoiser, DenoiserConfig
-from core.material import MaterialSample, collate, write_structures
 from core.recipe import Recipe
 from core.training import Trainer, to_state
 
