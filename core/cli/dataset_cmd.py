@@ -45,9 +45,15 @@ def build_cmd(
     if system not in SYSTEMS:
         raise UserError(f"unknown system {system!r}; choose one of: {', '.join(SYSTEMS)}")
     from core.datasets import write_reference
+    import signal
+
     from core.datasets.build import SYSTEMS as BUILDERS
     from core.datasets.build import build
 
+    def stop(signum, frame):  # `kill PID` stops like Ctrl-C: the cluster closes, meta.json is recounted
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     meta = build(system, n, out, seed=seed, workers=workers, scheduler=scheduler,
                  recipe=BUILDERS[system].recipe_type(recipe))
     if reference and meta.get("n_train", 0) >= 2:

@@ -158,7 +158,10 @@ def _check_meta(out: Path, system: System, recipe, seed: int) -> dict:
                 f"{out} holds a dataset built with a different {key} "
                 f"({meta.get(key)!r} vs {value!r}); use another --out or the same options"
             )
-    strides = {e["params"]["frames_per_unit"] for e in meta.get("recipes", {}).values()}
+    # only recipes of finished shards bind: one whose units were all cut short can change
+    finished = {f"{u:04d}" for u in existing_units(out)}
+    in_use = {v for k, v in meta.get("shard_recipe", {}).items() if k in finished}
+    strides = {e["params"]["frames_per_unit"] for k, e in meta.get("recipes", {}).items() if k in in_use}
     if strides and strides != {recipe.frames_per_unit}:
         raise UserError(
             f"{out} holds units of {sorted(strides)} structures; a recipe with frames_per_unit="
@@ -166,7 +169,7 @@ def _check_meta(out: Path, system: System, recipe, seed: int) -> dict:
         )
     name = system.recipe_name(recipe)
     old = meta.get("recipes", {}).get(name)
-    if old is not None and old["params"] != asdict(recipe):
+    if old is not None and name in in_use and old["params"] != asdict(recipe):
         diff = {k: (old["params"].get(k), v) for k, v in asdict(recipe).items() if old["params"].get(k) != v}
         raise UserError(
             f"{out} holds {name!r} units built with different parameters "
@@ -324,6 +327,7 @@ def finalize(out) -> dict:
     units = {f"{u:04d}" for u in existing_units(out)}
     if "shard_recipe" in meta:  # units submitted but never finished are not in the dataset
         meta["shard_recipe"] = {k: v for k, v in meta["shard_recipe"].items() if k in units}
+        meta["recipes"] = {k: v for k, v in meta["recipes"].items() if k in meta["shard_recipe"].values()}
     meta["n_structures"] = len(frames)
     meta["n_train"] = len(train)
     meta["n_val"] = len(frames) - len(train)

@@ -62,7 +62,7 @@ class SiO2QuenchSeriesRecipe:
     timestep_ps: float = 0.001
     t_melt: float = 3500.0
     equil_ps: float = 100.0
-    interval_ps: float = 60.0  # >= the melt decorrelation time, 40-55 ps (scripts/sio2_decorrelation.py)
+    interval_ps: float = 100.0  # >= the melt's decorrelation time, 40-95 ps (scripts/sio2_decorrelation.py)
     t_final: float = 300.0
     final_ps: float = 10.0
     pressure_bar: float = 0.0
