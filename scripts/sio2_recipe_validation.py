@@ -130,8 +130,9 @@ def main() -> None:
                       unit_bootstrap(new["rings"], new["units"], fa, args.boot, rng))
         diff = share["quench-series"][s_i] - share["melt-quench"][s_i]
         label = f"{s}-rings" + (" and larger" if s == SIZES[-1] else "")
+        z = f"{diff / se:+.1f}" if se else "–"
         print(f"| share of {label} | {share['melt-quench'][s_i]:.3f} | {share['quench-series'][s_i]:.3f} | "
-              f"{diff:+.3f} ± {se:.3f} | {diff / se if se else float('nan'):+.1f} |")
+              f"{diff:+.3f} ± {se:.3f} | {z} |")
 
     # RDF: recipe difference against the floor of the quench-series sample size
     rmsd = curve_rmsd(curves["melt-quench"], curves["quench-series"])

@@ -82,7 +82,7 @@ def test_asi_build_resume_and_reference(tmp_path):
     assert all(len(a) == 64 and a.pbc.all() and set(a.get_chemical_symbols()) == {"Si"} for a in frames)
     assert len(load_dataset(out, "train")) == meta["n_train"]
 
-    # physics of the 2500 K Stillinger-Weber state (SPEC §9): liquid-like, 0.05 atoms/Å^3
+    # physics of the 2500 K Stillinger-Weber state (docs/datasets.md): liquid-like, 0.05 atoms/Å^3
     assert 0.047 < meta["density_atoms_per_A3"]["mean"] < 0.056
     assert 2.3 < first_peak(frames) < 2.75
 

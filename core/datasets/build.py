@@ -224,6 +224,7 @@ def _run_dask(system_key, recipe, name, seed, todo, out, workers, scheduler, tot
     """Run the units `todo` as Dask tasks; each finished shard is recorded in meta.json at
     once. A failed unit does not stop the others; the failures are reported at the end."""
     import logging
+    import warnings
 
     from distributed import Client, LocalCluster, as_completed
     from tqdm import tqdm
@@ -236,8 +237,10 @@ def _run_dask(system_key, recipe, name, seed, todo, out, workers, scheduler, tot
             raise UserError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         cluster = None
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        with warnings.catch_warnings():  # its HTTP port moves aside when another cluster has 8787
+            warnings.filterwarnings("ignore", message="Port .* is already in use")
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     bar = tqdm(total=total, initial=initial, unit="structure", desc=f"{system.name} ({name})",
                disable=not progress, dynamic_ncols=True)

@@ -1,4 +1,4 @@
-"""a-SiO2 workflow (paper App. B.8): Tersoff Si–O (Munetoh 2007), SiO2 cells of 80–250
+"""a-SiO2 workflows (paper App. B.8): Tersoff Si–O (Munetoh 2007), SiO2 cells of 80–250
 atoms, random start in V = 4 sum_i (4/3) pi r_cov,i^3, minimise, NPT melt at 3500 K,
 instantaneous quench (minimise), 10 ps NPT at 300 K. Each structure gets the paper's
 properties (`core.properties`), computed on the stored 300 K snapshot: shear modulus
@@ -7,8 +7,12 @@ G = (C44 + C55 + C66)/3 in GPa (L-BFGS variable-cell relaxation to fmax 0.05 eV/
 stress) and mean ring size (Si atoms per ring; Si–O bonds d < 1.3 (1.11 + 0.66) Å; shortest
 ring through each bond, periodic).
 
-Departure from the paper, for cost: the melt lasts `melt_ps` (default 100 ps) instead of
-2000 ps.
+Two recipes: `SiO2Recipe` (melt-quench) melts every structure from its own random start
+for `melt_ps` (default 100 ps; the paper: 2000 ps); `SiO2QuenchSeriesRecipe`
+(quench-series) melts once per unit and quenches `frames_per_unit` snapshots of that melt,
+`interval_ps` apart, after `equil_ps`: the melt runs 1000 ps, closer to the paper's
+2000 ps, for the same melt time per structure. `melt_decorrelation` measures the melt's
+decorrelation time that sets `interval_ps`.
 """
 
 from __future__ import annotations

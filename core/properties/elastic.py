@@ -1,4 +1,4 @@
-"""Elastic constants at 0 K by finite differences of the stress (paper App. B.6, SPEC §5).
+"""Elastic constants at 0 K by finite differences of the stress (paper App. B.6).
 
 Recipe: variable-cell relaxation (quasi-Newton L-BFGS, fmax 0.05 eV/Å, at most 1500
 steps), then for each Voigt strain component j a deformation +delta and -delta
