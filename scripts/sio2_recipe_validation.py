@@ -10,7 +10,8 @@ mean ring size, the ring-size distribution and the averaged RDF. Noise: standard
 a bootstrap over work units (the quenches of one melt are not independent, so units, not
 structures, are resampled), and for the RDF the RMSD between two disjoint sets of
 melt-quench units of the quench-series sample's size (the floor that sample size allows).
-Also the within-unit lag-1 correlation of each quantity's deviation from its unit mean
+Also each quantity by quench index within the quench-series units (a trend means the melt
+still ages between quenches), and the within-unit lag-1 correlation of each quantity's deviation from its unit mean
 (-1/(k-1) for k independent structures per unit): consecutive quenches that remember
 each other show a larger value.
 """
@@ -154,6 +155,13 @@ def main() -> None:
     for label, key, _ in rows:
         print(f"  {label}: melt-quench {lag1_within_units(old[key], old['units'], old['ids']):+.2f}, "
               f"quench-series {lag1_within_units(new[key], new['units'], new['ids']):+.2f}")
+
+    k = new["ids"] % per_unit
+    print("quench-series by quench index k in its unit (melt age grows with k), mean over units:")
+    print("  k:                  " + " ".join(f"{i:6d}" for i in range(per_unit)))
+    for label, key, dig in rows:
+        print(f"  {label[:19]:19s} " + " ".join(f"{np.nanmean(new[key][k == i]):6.{min(dig, 3)}f}"
+                                             for i in range(per_unit)))
 
     fig, ax = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
     colors = {"melt-quench": "C0", "quench-series": "C1"}

@@ -135,6 +135,9 @@ def test_mixed_recipes_on_a_given_scheduler_resume_and_say_what_each_shard_is(tm
         assert again["n_structures"] == 4
     frames = load_dataset(out)
     assert [a.info["id"] for a in frames] == list(range(4))
+    assert [a.info["id"] for a in load_dataset(out, recipe="quench-series")] == [2, 3]
+    with pytest.raises(UserError, match="no shard made by recipe 'trajectory'"):
+        load_dataset(out, recipe="trajectory")
     # one cell size per quench-series unit, stoichiometric, with both properties
     assert len(frames[2]) == len(frames[3])
     for a in frames:

@@ -16,6 +16,7 @@ directory share `frames_per_unit`, so the id rule stays one rule.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -115,13 +116,14 @@ def _worker(system_key: str, recipe, seed: int, unit: int, n_frames: int, out: s
     return unit, len(frames)
 
 
-def _dask_task(system_key: str, recipe, seed: int, unit: int, n_frames: int, out: str):
+def _dask_task(system_key: str, recipe, seed: int, unit: int, n_frames: int, out: str,
+               topic: str = PROGRESS_TOPIC):
     """`_worker` on a Dask worker: each finished frame is sent to the client as an event."""
     from distributed import get_worker
 
     worker = get_worker()
     return _worker(system_key, recipe, seed, unit, n_frames, out,
-                   on_frame=lambda: worker.log_event(PROGRESS_TOPIC, unit))
+                   on_frame=lambda: worker.log_event(topic, unit))
 
 
 def _recipe_entry(recipe) -> dict:
@@ -246,9 +248,12 @@ def _run_dask(system_key, recipe, name, seed, todo, out, workers, scheduler, tot
                disable=not progress, dynamic_ncols=True)
     failed = []
     try:
-        client.subscribe_topic(PROGRESS_TOPIC, lambda event: bar.update(1))
-        futures = {client.submit(_dask_task, system_key, recipe, seed, u, k, str(out.resolve()),
-                                 key=f"{system_key}-unit-{u:04d}", pure=False): u for u, k in todo}
+        # builds sharing a cluster keep apart: their own task keys and progress events
+        tag = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:8]
+        topic = f"{PROGRESS_TOPIC}-{tag}"
+        client.subscribe_topic(topic, lambda event: bar.update(1))
+        futures = {client.submit(_dask_task, system_key, recipe, seed, u, k, str(out.resolve()), topic,
+                                 key=f"{system_key}-{tag}-unit-{u:04d}", pure=False): u for u, k in todo}
         for fut in as_completed(futures):
             try:
                 unit, count = fut.result()
