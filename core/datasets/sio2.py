@@ -10,7 +10,7 @@ ring through each bond, periodic).
 Two recipes: `SiO2Recipe` (melt-quench) melts every structure from its own random start
 for `melt_ps` (default 100 ps; the paper: 2000 ps); `SiO2QuenchSeriesRecipe`
 (quench-series) melts once per unit and quenches `frames_per_unit` snapshots of that melt,
-`interval_ps` apart, after `equil_ps`: the melt runs 1000 ps, closer to the paper's
+`interval_ps` apart, after `equil_ps`: the melt runs 1200 ps, closer to the paper's
 2000 ps, for the same melt time per structure. `melt_decorrelation` measures the melt's
 decorrelation time that sets `interval_ps`.
 """
@@ -65,7 +65,7 @@ class SiO2QuenchSeriesRecipe:
     min_start_distance: float = 1.5
     timestep_ps: float = 0.001
     t_melt: float = 3500.0
-    equil_ps: float = 100.0
+    equil_ps: float = 300.0  # the glass density stops falling after ~300 ps of melt (docs/datasets.md)
     interval_ps: float = 100.0  # >= the melt's decorrelation time, 40-95 ps (scripts/sio2_decorrelation.py)
     t_final: float = 300.0
     final_ps: float = 10.0
