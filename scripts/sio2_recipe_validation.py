@@ -112,7 +112,7 @@ def main() -> None:
     print(f"{args.data}: melt-quench {len(old['ids'])} structures ({len(np.unique(old['units']))} units), "
           f"quench-series {len(new['ids'])} ({len(np.unique(new['units']))} units; "
           f"cell sizes {sorted(set(new['atoms'].tolist()))})")
-    print("| quantity | melt-quench | quench-series | difference ± noise (1 s.e.) | z |")
+    print("| quantity | melt-quench (mean ± std) | quench-series (mean ± std) | difference ± noise (1 s.e.) | z |")
     print("|---|---|---|---|---|")
     rows = [("density (atoms/Å³)", "density", 4), ("Si with 4 O", "si4", 3), ("O with 2 Si", "o2", 3),
             ("G (GPa)", "G", 2), ("mean ring size (Si)", "ring_mean", 3)]
