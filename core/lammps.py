@@ -80,6 +80,19 @@ class Lammps:
         atoms.wrap()
         return atoms
 
+    def unwrapped_positions(self) -> np.ndarray:
+        """Unwrapped positions (Å), ordered by atom id, from LAMMPS image flags."""
+        n = self.lmp.get_natoms()
+        ids = np.array(self.lmp.numpy.extract_atom("id")[:n])
+        x = np.array(self.lmp.numpy.extract_atom("x")[:n], dtype=float)
+        img = np.array(self.lmp.numpy.extract_atom("image")[:n], dtype=np.int64)
+        ix = (img & 1023) - 512
+        iy = ((img >> 10) & 1023) - 512
+        iz = (img >> 20) - 512
+        lo, hi = np.array(self.lmp.extract_box()[0]), np.array(self.lmp.extract_box()[1])
+        x = x + np.stack([ix, iy, iz], axis=1) * (hi - lo)
+        return x[np.argsort(ids)]
+
     def thermo(self, name: str) -> float:
         """A thermo quantity of the current state, e.g. 'pe' (eV), 'press' (bar), 'vol' (Å^3)."""
         return float(self.lmp.get_thermo(name))

@@ -29,12 +29,19 @@ def _check_dir(directory) -> Path:
     return path
 
 
-def load_dataset(directory, split: str | None = None) -> list[Atoms]:
-    """All structures of a dataset directory in id order, or only its 'train' / 'val' split."""
+def load_dataset(directory, split: str | None = None, recipe: str | None = None) -> list[Atoms]:
+    """All structures of a dataset directory in id order, or only its 'train' / 'val' split;
+    with `recipe`, only the shards that recipe made (meta.json's `shard_recipe`)."""
     if split not in (None, *SPLITS):
         raise UserError(f"split must be one of {SPLITS} or None, not {split!r}")
     path = _check_dir(directory)
-    frames = [a for u in sorted(existing_units(path)) for a in read_shard(shard_path(path, u))]
+    units = sorted(existing_units(path))
+    if recipe is not None:
+        made = dataset_meta(path).get("shard_recipe", {})
+        if recipe not in made.values():
+            raise UserError(f"{path}: no shard made by recipe {recipe!r} (recipes: {sorted(set(made.values()))})")
+        units = [u for u in units if made.get(f"{u:04d}") == recipe]
+    frames = [a for u in units for a in read_shard(shard_path(path, u))]
     if split is not None:
         frames = [a for a in frames if a.info.get("split") == split]
     return sorted(frames, key=lambda a: int(a.info["id"]))

@@ -151,14 +151,4 @@ def decorrelation(r: ASiRecipe, seed: int, sample_ps: float = 0.02, span_ps: flo
 
 
 def _unwrapped(lmp: Lammps) -> np.ndarray:
-    """Unwrapped positions (Å), ordered by atom id, from LAMMPS image flags."""
-    n = lmp.lmp.get_natoms()
-    ids = np.array(lmp.lmp.numpy.extract_atom("id")[:n])
-    x = np.array(lmp.lmp.numpy.extract_atom("x")[:n], dtype=float)
-    img = np.array(lmp.lmp.numpy.extract_atom("image")[:n], dtype=np.int64)
-    ix = (img & 1023) - 512
-    iy = ((img >> 10) & 1023) - 512
-    iz = (img >> 20) - 512
-    lo, hi = np.array(lmp.lmp.extract_box()[0]), np.array(lmp.lmp.extract_box()[1])
-    x = x + np.stack([ix, iy, iz], axis=1) * (hi - lo)
-    return x[np.argsort(ids)]
+    return lmp.unwrapped_positions()
