@@ -42,6 +42,9 @@ class DataConfig:
     # 0 = all always given, as the paper; see core.training.Trainer._make_batch
     property_dropout: float = 0.0
     max_structures: int = 0  # train on the first N structures only (0 = all)
+    # a dataset directory may hold shards of several MD recipes (meta.json's shard_recipe):
+    # use only this one's (e.g. "melt-quench"); empty = every shard
+    md_recipe: str = ""
     rho_max: float = 0.0  # atoms/Å^3 including ghosts; 0 = 1.1 x the densest training structure
 
 

@@ -43,7 +43,7 @@ from core.material import GHOST, MaterialSample, collate
 # between sittings; each change is logged).
 RESUME_MUST_MATCH = ("schedule.framework", "network.width", "network.layers", "network.vector_channels",
                      "network.cutoff", "network.property_dim", "network.attention", "network.distance_rbf",
-                     "data.path", "data.properties", "schedule.sigma_x_max", "schedule.sigma_x_power",
+                     "data.path", "data.md_recipe", "data.properties", "schedule.sigma_x_max", "schedule.sigma_x_power",
                      "schedule.sigma_e", "schedule.t_power", "schedule.sc_fraction", "schedule.sc_units",
                      "schedule.ghost_target", "init.checkpoint", "init.recipe", "init.step")
 
@@ -51,13 +51,14 @@ RESUME_MUST_MATCH = ("schedule.framework", "network.width", "network.layers", "n
 # ----------------------------------------------------------------------------- data
 
 
-def load_structures(data: str, split: str | None):
-    """ase.Atoms of a dataset directory's split (via core.datasets) or of one structure file."""
+def load_structures(data: str, split: str | None, md_recipe: str = ""):
+    """ase.Atoms of a dataset directory's split (via core.datasets; with ``md_recipe``, only the
+    shards that MD recipe made) or of one structure file."""
     path = Path(data)
     if path.is_dir():
         from core.datasets import load_dataset
 
-        return load_dataset(path, split=split)
+        return load_dataset(path, split=split, recipe=md_recipe or None)
     from core.material import read_structures
 
     return read_structures(path)
@@ -193,12 +194,12 @@ class Trainer:
 
     def _load_data(self):
         data = self.recipe.data
-        train = load_structures(data.path, "train")
+        train = load_structures(data.path, "train", data.md_recipe)
         if data.max_structures:
             train = train[:data.max_structures]
         if not train:
             raise UserError(f"{data.path}: no training structures")
-        self.val = load_structures(data.path, "val") if Path(data.path).is_dir() else train
+        self.val = load_structures(data.path, "val", data.md_recipe) if Path(data.path).is_dir() else train
         self.val = self.val or train
         self.samples = [MaterialSample.from_atoms(a, data.properties) for a in train]
         self.species = sorted({int(z) for s in self.samples for z in s.numbers if z != GHOST})

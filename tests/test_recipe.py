@@ -28,12 +28,12 @@ def test_configs_cover_every_shipped_model():
 _DATASETS = {}
 
 
-def _cached_load_structures(data, split):
+def _cached_load_structures(data, split, md_recipe=""):
     """core.training.load_structures, read once per (dataset, split) in this test module (the
     a-Si dataset takes seconds to parse, and four recipes and a parent train on it)."""
-    key = (str(Path(data).resolve()), split)
+    key = (str(Path(data).resolve()), split, md_recipe)
     if key not in _DATASETS:
-        _DATASETS[key] = load_structures(data, split)  # the real reader, imported above
+        _DATASETS[key] = load_structures(data, split, md_recipe)  # the real reader, imported above
     return list(_DATASETS[key])
 
 
@@ -100,7 +100,9 @@ def test_recipes_state_the_shipped_runs_settings(config, checkpoint):
     shipped = from_legacy(json.loads(path.read_text())["training"]["train_config"]).flat()
     recipe = load_recipe(ROOT / "configs" / config).flat()
     differ = {k for k in recipe if recipe[k] != shipped[k]}
-    assert differ <= {"optimisation.lr_schedule", "init.checkpoint", "init.recipe", "init.step", "phases"}, differ
+    # data.md_recipe: the a-SiO2 runs trained when the directory held only melt-quench shards
+    assert differ <= {"optimisation.lr_schedule", "init.checkpoint", "init.recipe", "init.step", "phases",
+                      "data.md_recipe"}, differ
     last = recipe["optimisation.lr_schedule"][-1]
     assert [last] == shipped["optimisation.lr_schedule"] or last["decay_start"] == 11000  # a-Si: see above
     if recipe["init.recipe"]:
@@ -248,3 +250,14 @@ def test_runs_saved_before_recipes_resume(tmp_path, one_thread):
     assert trainer.step == 3 and (out / "recipe.toml").is_file() and not (out / "train_config.json").exists()
     last_resume = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if "resumed" in line][-1]
     assert last_resume == {"step": 2, "resumed": True, "changed": {"optimisation.steps": [4, 3]}}
+
+
+def test_md_recipe_selects_one_md_recipes_shards():
+    """The a-SiO2 recipes train on the 1,000 melt-quench structures even after other MD recipes
+    add shards to the same directory."""
+    data = ROOT / "assets" / "data" / "a-SiO2"
+    train = load_structures(data, "train", "melt-quench")
+    assert len(train) == 901 and max(int(a.info["id"]) for a in train) < 1000
+    assert len(load_structures(data, "train")) >= len(train)
+    with pytest.raises(UserError, match="no shard made by recipe 'flow'"):
+        load_structures(data, "train", "flow")
