@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -192,6 +193,7 @@ def main(argv=None):
                                                    "tree; --out benchmarks/results records a run)")
     parser.add_argument("--quick", action="store_true", help="smoke test: a-Si, 1 thread, 2 steps, 2 samples")
     args = parser.parse_args(argv)
+    command = " ".join([".venv/bin/python benchmarks/throughput.py", *(sys.argv[1:] if argv is None else argv)])
     systems = [s for s in args.systems.split(",") if s]
     threads = [int(t) for t in args.threads.split(",") if t]
     sample_steps = [int(s) for s in args.sample_steps.split(",") if s]
@@ -208,7 +210,8 @@ def main(argv=None):
         meta = {**machine_info("cpu"), "wall_s": round(time.perf_counter() - t0, 1), "quick": args.quick,
                 "complete": complete, "systems": systems, "threads": threads, "train_steps": train_steps,
                 "samples": samples, "sample_repeats": repeats, "time_measure": "process CPU seconds (core-s)"}
-        (out / "throughput.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+        (out / "throughput.json").write_text(json.dumps({"command": command, "meta": meta, "rows": rows}, indent=2)
+                                             + "\n")
 
     rows = run(systems, threads, train_steps, sample_steps, samples, repeats, max_structures, on_row=save)
     save(rows, complete=True)

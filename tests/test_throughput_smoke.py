@@ -19,5 +19,6 @@ def test_quick_run_writes_both_paths(tmp_path):
     assert "fast_bf16_structures_per_core_s" in rows[1]
     saved = json.loads((tmp_path / "throughput.json").read_text())
     assert saved["rows"] == rows and saved["meta"]["quick"] is True
+    assert saved["command"].endswith(f"throughput.py --quick --out {tmp_path}")
     with open(tmp_path / "throughput.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 2
