@@ -29,8 +29,9 @@ R_COV = {"Si": 1.11, "O": 0.66}  # Å, as in the ring definition (ASE covalent r
 
 
 @dataclass(frozen=True)
-class SiO2Recipe:
-    """MD parameters (metal units: K, ps, bar, Å)."""
+class _SiO2Cells:
+    """What both a-SiO2 recipes share: cell sizes, the random start, the melt and the 300 K hold
+    after each quench (metal units: K, ps, bar, Å)."""
 
     min_atoms: int = 80
     max_atoms: int = 250
@@ -38,7 +39,6 @@ class SiO2Recipe:
     min_start_distance: float = 1.5  # Å, rejection distance of the random start
     timestep_ps: float = 0.001
     t_melt: float = 3500.0
-    melt_ps: float = 100.0
     t_final: float = 300.0
     final_ps: float = 10.0
     pressure_bar: float = 0.0
@@ -53,31 +53,21 @@ class SiO2Recipe:
 
 
 @dataclass(frozen=True)
-class SiO2QuenchSeriesRecipe:
+class SiO2Recipe(_SiO2Cells):
+    """One melt of `melt_ps` and one instantaneous quench per structure."""
+
+    melt_ps: float = 100.0
+
+
+@dataclass(frozen=True)
+class SiO2QuenchSeriesRecipe(_SiO2Cells):
     """One NPT melt per unit (one cell size per unit, drawn as in SiO2Recipe), equilibrated
     `equil_ps` at `t_melt`, then `frames_per_unit` instantaneous quenches taken
     `interval_ps` apart (at least the melt's decorrelation time), each minimised and held
-    `final_ps` NPT at `t_final` like SiO2Recipe's single quench (metal units: K, ps, bar, Å)."""
+    `final_ps` NPT at `t_final` like SiO2Recipe's single quench."""
 
-    min_atoms: int = 80
-    max_atoms: int = 250
-    volume_factor: float = 4.0
-    min_start_distance: float = 1.5
-    timestep_ps: float = 0.001
-    t_melt: float = 3500.0
     equil_ps: float = 300.0  # the glass density stops falling after ~300 ps of melt (docs/datasets.md)
     interval_ps: float = 100.0  # >= the melt's decorrelation time, 40-95 ps (scripts/sio2_decorrelation.py)
-    t_final: float = 300.0
-    final_ps: float = 10.0
-    pressure_bar: float = 0.0
-    tdamp_ps: float = 0.1
-    pdamp_ps: float = 1.0
-    frames_per_unit: int = 10
-    potential: str = "SiO.tersoff"
-    citation: str = "S. Munetoh et al., Comput. Mater. Sci. 39, 334 (2007)"
-
-    def steps(self, ps: float) -> int:
-        return int(round(ps / self.timestep_ps))
 
 
 def random_start(n_sio2: int, r: SiO2Recipe, rng) -> Atoms:
