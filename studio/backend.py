@@ -117,22 +117,11 @@ class CoreBackend:
         return out
 
     def _reference_from_shards(self, data_dir: Path) -> dict:
-        from core.datasets.shards import existing_units, read_shard, shard_path
-
-        units = tuple(sorted(existing_units(data_dir)))
-        if not units:
-            raise FileNotFoundError(f"no reference.npz and no dataset shards in {data_dir}")
+        units = _shard_units(data_dir, "no reference.npz and no dataset shards")
         key = (str(data_dir.resolve()), units)
         with _REFERENCE_LOCK:
             if key not in _REFERENCE_CACHE:
-                train = []
-                for unit in units:
-                    train += [a for a in read_shard(shard_path(data_dir, unit)) if a.info.get("split") == "train"]
-                    if len(train) >= REFERENCE_MAX:
-                        break
-                train = train[:REFERENCE_MAX]
-                if not train:
-                    raise FileNotFoundError(f"no training structures in the shards of {data_dir}")
+                train = _first_train_structures(data_dir, units, REFERENCE_MAX)
                 r, g = self.rdf(train)
                 theta, p = self.adf(train)
                 _REFERENCE_CACHE[key] = {"r": r, "rdf": g.mean(axis=0), "theta": theta, "adf": p.mean(axis=0),
@@ -155,23 +144,12 @@ class CoreBackend:
     def reference_checks(self, data_dir: Path) -> dict:
         """Structure checks and mean energy per atom of up to `CHECKS_MAX` training structures of a
         dataset's shards, measured once per process; FileNotFoundError without shards."""
-        from core.datasets.shards import existing_units, read_shard, shard_path
-
         data_dir = Path(data_dir)
-        units = tuple(sorted(existing_units(data_dir)))
-        if not units:
-            raise FileNotFoundError(f"no dataset shards in {data_dir}")
+        units = _shard_units(data_dir, "no dataset shards")
         key = (str(data_dir.resolve()), units)
         with _REFERENCE_LOCK:
             if key not in _CHECKS_CACHE:
-                train = []
-                for unit in units:
-                    train += [a for a in read_shard(shard_path(data_dir, unit)) if a.info.get("split") == "train"]
-                    if len(train) >= CHECKS_MAX:
-                        break
-                train = train[:CHECKS_MAX]
-                if not train:
-                    raise FileNotFoundError(f"no training structures in the shards of {data_dir}")
+                train = _first_train_structures(data_dir, units, CHECKS_MAX)
                 checks = self.structure_checks(train)
                 checks["energy"] = float(np.mean(self.energies_per_atom(train[:16])))
                 checks["n"] = len(train)
@@ -233,3 +211,28 @@ class CoreBackend:
         from core.material import write_structures
 
         write_structures(path, structures)
+
+
+def _shard_units(data_dir: Path, missing: str) -> tuple:
+    """The dataset's shard units in order; FileNotFoundError ("<missing> in DIR") without any."""
+    from core.datasets.shards import existing_units
+
+    units = tuple(sorted(existing_units(data_dir)))
+    if not units:
+        raise FileNotFoundError(f"{missing} in {data_dir}")
+    return units
+
+
+def _first_train_structures(data_dir: Path, units, limit: int) -> list:
+    """Up to ``limit`` training-split structures of the shards ``units``, in shard order (reading
+    stops once enough are in); FileNotFoundError when the shards hold none."""
+    from core.datasets.shards import read_shard, shard_path
+
+    train = []
+    for unit in units:
+        train += [a for a in read_shard(shard_path(data_dir, unit)) if a.info.get("split") == "train"]
+        if len(train) >= limit:
+            break
+    if not train:
+        raise FileNotFoundError(f"no training structures in the shards of {data_dir}")
+    return train[:limit]
