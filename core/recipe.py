@@ -10,6 +10,7 @@ reproduce the shipped models. Its sections, one dataclass each:
     [validation]    sample-quality checks during training
     [runtime]       device, threads, bfloat16, logging and checkpoint cadence
     [init]          warm start: a checkpoint, or a parent recipe trained first
+    [distillation]  the largest shortcut steps regressed onto a teacher's many-step trajectories
     [[phases]]      settings that differed in earlier steps of the run (e.g. property dropout)
 
 The learning rate is piecewise (``optimisation.lr_schedule``, cosine segments / warm restarts)
@@ -176,6 +177,22 @@ class InitConfig:
     step: int = 0
 
 
+@dataclass
+class DistillationConfig:
+    """AMShortcut only: besides L_SDE and L_SC, every step regresses the shortcuts of the n-step
+    maps (n in ``maps``) onto stored trajectories of ``teacher_steps`` PF-ODE steps of a fixed
+    teacher, from ``pairs`` prior draws in training cells (core/distillation.py). Off when
+    ``teacher`` is empty."""
+
+    teacher: str = ""  # checkpoint directory, or "init": the weights the run starts from
+    teacher_steps: int = 16
+    maps: list[int] = field(default_factory=lambda: [1, 2])  # the n-step maps distilled
+    pairs: int = 2048  # stored teacher trajectories (OUT/teacher-pairs.pt; built first, resumable)
+    batch_size: int = 4  # distilled segments added to each training batch
+    weight: float = 1.0  # of the distillation loss against L_SDE + L_SC
+    seed: int = 1  # of the prior draws (and the order of their training cells)
+
+
 # Settings that may differ between the phases of one run (the trainer reads them at every step).
 PHASE_KEYS = ("data.property_dropout", "optimisation.ema_decay", "schedule.sc_level_power")
 
@@ -201,6 +218,7 @@ class Recipe:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     init: InitConfig = field(default_factory=InitConfig)
+    distillation: DistillationConfig = field(default_factory=DistillationConfig)
     phases: list[Phase] = field(default_factory=list)
 
     # ------------------------------------------------------------------ conversions
@@ -327,6 +345,22 @@ class Recipe:
             raise UserError(f"init (a warm start from a Material SDE) applies to the shortcut framework, "
                             f"not {s.framework}")
         _at_least("init.step", i.step, 0)
+        dist = self.distillation
+        if dist.teacher:
+            if s.framework != "shortcut":
+                raise UserError(f"distillation applies to the shortcut framework, not {s.framework}")
+            if dist.teacher == "init" and not (i.checkpoint or i.recipe):
+                raise UserError("distillation.teacher = \"init\" needs a warm start (init.checkpoint or init.recipe)")
+            _at_least("distillation.pairs", dist.pairs, 1)
+            _at_least("distillation.batch_size", dist.batch_size, 1)
+            _positive("distillation.weight", dist.weight)
+            if not dist.maps:
+                raise UserError("distillation.maps must list at least one step count")
+            for k, n_map in enumerate(dist.maps):
+                _at_least(f"distillation.maps[{k}]", n_map, 1)
+                if dist.teacher_steps % n_map:
+                    raise UserError(f"distillation.teacher_steps ({dist.teacher_steps}) must be a multiple of "
+                                    f"every map; {n_map} does not divide it")
         start = 0
         for k, phase in enumerate(self.phases):
             if phase.end <= start:
@@ -345,6 +379,8 @@ class Recipe:
                 raise UserError(f"init.checkpoint {i.checkpoint}: no such checkpoint directory")
             if init and i.recipe and not Path(i.recipe).is_file():
                 raise UserError(f"init.recipe {i.recipe}: no such recipe file")
+            if dist.teacher not in ("", "init") and not Path(dist.teacher).is_dir():
+                raise UserError(f"distillation.teacher {dist.teacher}: no such checkpoint directory")
         return self
 
     def _check_lr_schedule(self):

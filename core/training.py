@@ -45,7 +45,9 @@ RESUME_MUST_MATCH = ("schedule.framework", "network.width", "network.layers", "n
                      "network.cutoff", "network.property_dim", "network.attention", "network.distance_rbf",
                      "data.path", "data.md_recipe", "data.properties", "schedule.sigma_x_max", "schedule.sigma_x_power",
                      "schedule.sigma_e", "schedule.t_power", "schedule.sc_fraction", "schedule.sc_units",
-                     "schedule.ghost_target", "init.checkpoint", "init.recipe", "init.step")
+                     "schedule.ghost_target", "init.checkpoint", "init.recipe", "init.step",
+                     "distillation.teacher", "distillation.teacher_steps", "distillation.maps", "distillation.pairs",
+                     "distillation.seed")
 
 
 # ----------------------------------------------------------------------------- data
@@ -183,6 +185,8 @@ class Trainer:
         if source and not resume:
             warm_start(self.model, self.framework, self.species, recipe.data.properties, source)
         self.ema = copy.deepcopy(self.model).eval()
+        self.teacher_source = source if recipe.distillation.teacher == "init" else recipe.distillation.teacher
+        self.pairs = None  # core.distillation.TeacherPairs, built by run() when distilling
         opt = recipe.optimisation
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=opt.lr_schedule[0].lr,
                                            weight_decay=opt.weight_decay)
@@ -337,6 +341,40 @@ class Trainer:
             with open(self.out / "log.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
 
+    def _build_pairs(self):
+        """The run's teacher trajectories (``[distillation]``): loaded from OUT/teacher-pairs.pt,
+        integrating the missing ones first (rank 0; the others wait and read the file)."""
+        from core import distillation
+        from core.checkpoint import load_checkpoint
+
+        dist_cfg = self.recipe.distillation
+        path = self.out / "teacher-pairs.pt"
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
+            teacher = load_checkpoint(self.teacher_source)
+            self.pairs = distillation.build(path, teacher, self.samples, dist_cfg.pairs, self.rho_max,
+                                            self.checkpoint().normalise, dist_cfg.maps, dist_cfg.teacher_steps,
+                                            dist_cfg.seed, fast=True, bf16=self.recipe.runtime.bf16,
+                                            progress=self.recipe.runtime.progress)
+        if self.world > 1:
+            dist.barrier()
+            if self.rank != 0:
+                self.pairs = distillation.TeacherPairs.concat(
+                    [distillation.TeacherPairs(**p) for p in torch.load(path, weights_only=True)["chunks"]])
+
+    def _distill_batch(self, step):
+        """This rank's distillation batch at ``step`` (None when not distilling), on the device."""
+        if self.pairs is None:
+            return None
+        from core import distillation
+
+        cfg = self.recipe.distillation
+        rng = np.random.default_rng([cfg.seed, step, self.rank, 11])
+        state, t, d, drift_x, drift_e = distillation.draw_batch(self.pairs, cfg.maps, cfg.batch_size, rng)
+        dev = self.device
+        state = State(state.pos.to(dev), state.elem.to(dev), state.cell.to(dev), state.batch.to(dev), state.y.to(dev))
+        return state, t.to(dev), d.to(dev), drift_x.to(dev), drift_e.to(dev), cfg.weight
+
     def loss(self, state):
         """(loss, logs) of one batch. With ``bf16`` only the network calls run under bfloat16
         autocast: the noising, wrapping and targets stay float32 (under autocast the einsums
@@ -345,7 +383,10 @@ class Trainer:
         model, teacher = self.ddp, self.ema
         if self.recipe.runtime.bf16:
             model, teacher = (BFloat16Autocast(m, self.device.type) for m in (model, teacher))
-        return self.framework.loss(model, state, target_model=teacher)
+        distill = self._distill_batch(self.step)
+        if distill is None:
+            return self.framework.loss(model, state, target_model=teacher)
+        return self.framework.loss(model, state, target_model=teacher, distill=distill)
 
     def run(self, on_step=None):
         """Train until ``optimisation.steps``; returns the list of per-step loss dicts of this call."""
@@ -355,6 +396,8 @@ class Trainer:
         history = []
         bar = tqdm(total=opt.steps, initial=self.step, disable=not rt.progress or self.rank != 0,
                    desc=f"train {self.framework.name}", unit="step")
+        if self.recipe.distillation.teacher and self.pairs is None and self.step < opt.steps:
+            self._build_pairs()
         t0 = time.perf_counter()
         self.model.train()
         while self.step < opt.steps:

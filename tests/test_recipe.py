@@ -44,7 +44,9 @@ def test_every_recipe_trains_two_steps(path, tmp_path, monkeypatch, one_thread):
     monkeypatch.chdir(ROOT)  # recipe paths are relative to the repository root
     monkeypatch.setattr("core.training.load_structures", _cached_load_structures)
     out = tmp_path / "run"
-    sets = TWO_STEPS + (["init.step=2"] if load_recipe(path).init.recipe else [])
+    recipe = load_recipe(path)
+    sets = TWO_STEPS + (["init.step=2"] if recipe.init.recipe else []) \
+        + (["distillation.pairs=2", "distillation.teacher_steps=2"] if recipe.distillation.teacher else [])
     main(["train", "--config", str(path), "--out", str(out), *[a for s in sets for a in ("--set", s)]])
     want = load_recipe(path, sets)
     config = json.loads((out / "config.json").read_text())

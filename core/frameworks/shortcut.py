@@ -90,32 +90,59 @@ class AMShortcut(MaterialSDE):
         target_e = 0.5 * (u1_e + u2_e) / (0.5 * math.pi)
         return target_x, target_e
 
-    def loss(self, model, data, target_model=None):
+    def loss(self, model, data, target_model=None, distill=None):
+        """L_SDE on every batch, plus L_SC on a share ``sc_fraction`` of batches, plus (when
+        ``distill`` is given: ``core.distillation.draw_batch``'s tuple and a weight) the
+        distillation loss of the largest steps against a teacher's trajectories, in L_SC's units. All terms share
+        one network call."""
         n, device = data.n_structures, data.pos.device
         t = self.random_times(n, device)
         noisy, eps_x, v = self.noisy(data, t)
-        if torch.rand(()) >= self.config.sc_fraction:
-            out_x, out_e = self.predict(model, noisy, t, torch.zeros_like(t))
-            loss, loss_x, loss_e = self.denoising_loss(out_x, out_e, eps_x, v, data.batch, n)
-            return loss, {"loss": loss.item(), "loss_x": loss_x.item(), "loss_e": loss_e.item()}
+        parts = [(noisy, t, torch.zeros_like(t))]
+        use_sc = torch.rand(()) < self.config.sc_fraction
+        if use_sc:
+            d = self.sample_sc_dt(n, device)
+            t_sc = 2 * d + (1 - 2 * d) * torch.rand(n, device=device)
+            start, _, _ = self.noisy(data, t_sc)
+            teacher = model if target_model is None else target_model
+            target_x, target_e = self.bootstrap_target(teacher, start, t_sc, d)
+            parts.append((start, t_sc, 2 * d))
+        if distill is not None:
+            d_state, d_t, d_dt, d_drift_x, d_drift_e, d_weight = distill
+            parts.append((d_state, d_t.to(device), d_dt.to(device)))
 
-        d = self.sample_sc_dt(n, device)
-        t_sc = 2 * d + (1 - 2 * d) * torch.rand(n, device=device)
-        start, _, _ = self.noisy(data, t_sc)
-        teacher = model if target_model is None else target_model
-        target_x, target_e = self.bootstrap_target(teacher, start, t_sc, d)
+        both = parts[0][0]
+        for state, _, _ in parts[1:]:
+            both = both.concat(state)
+        out_x, out_e = self.predict(model, both, torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts]))
+        bounds = torch.tensor([0] + [p[0].pos.shape[0] for p in parts]).cumsum(0).tolist()
+        outs = [(out_x[a:b], out_e[a:b]) for a, b in zip(bounds, bounds[1:])]
+        loss, loss_x, loss_e = self.denoising_loss(*outs[0], eps_x, v, data.batch, n)
+        logs = {"loss_x": loss_x.item(), "loss_e": loss_e.item()}
+        if use_sc:
+            loss_sc, loss_sc_x, loss_sc_e = self._sc_loss(*outs[1], target_x, target_e, start, t_sc)
+            loss = loss + loss_sc
+            logs.update(loss_sc=loss_sc.item(), loss_sc_x=loss_sc_x.item(), loss_sc_e=loss_sc_e.item())
+        if distill is not None:
+            loss_d = self.distill_loss(*outs[-1], d_state, d_t.to(device), d_drift_x.to(device), d_drift_e.to(device))
+            loss = loss + d_weight * loss_d
+            logs["loss_distill"] = loss_d.item()
+        return loss, {"loss": loss.item(), **logs}
 
-        both = noisy.concat(start)
-        out_x, out_e = self.predict(model, both, torch.cat([t, t_sc]), torch.cat([torch.zeros_like(d), 2 * d]))
-        n_atoms = data.pos.shape[0]
-        loss_sde, loss_x, loss_e = self.denoising_loss(out_x[:n_atoms], out_e[:n_atoms], eps_x, v, data.batch, n)
-        w_x, w_e = (w[data.batch].unsqueeze(-1) for w in self.sc_weights(t_sc))
-        loss_sc_x = per_structure_mean(w_x * (out_x[n_atoms:] - target_x) ** 2, data.batch, n)
-        loss_sc_e = per_structure_mean(w_e * (out_e[n_atoms:] - target_e) ** 2, data.batch, n) / self.config.sigma_e**2
-        loss_sc = loss_sc_x + 0.5 * loss_sc_e
-        loss = loss_sde + loss_sc
-        return loss, {"loss": loss.item(), "loss_x": loss_x.item(), "loss_e": loss_e.item(),
-                      "loss_sc": loss_sc.item(), "loss_sc_x": loss_sc_x.item(), "loss_sc_e": loss_sc_e.item()}
+    def _sc_loss(self, out_x, out_e, target_x, target_e, start, t):
+        """L_SC (total, positions, elements) of outputs against targets in network units, in ``sc_units``."""
+        w_x, w_e = (w[start.batch].unsqueeze(-1) for w in self.sc_weights(t))
+        n = start.n_structures
+        loss_x = per_structure_mean(w_x * (out_x - target_x) ** 2, start.batch, n)
+        loss_e = per_structure_mean(w_e * (out_e - target_e) ** 2, start.batch, n) / self.config.sigma_e**2
+        return loss_x + 0.5 * loss_e, loss_x, loss_e
+
+    def distill_loss(self, out_x, out_e, state, t, drift_x, drift_e):
+        """The shortcut outputs at (state, t) against a teacher trajectory's mean drifts (Å and
+        element units per unit time), converted to network units and weighted like L_SC."""
+        target_x = drift_x / self.pos_schedule.drift_scale(t[state.batch].unsqueeze(-1))
+        target_e = drift_e / (0.5 * math.pi)
+        return self._sc_loss(out_x, out_e, target_x, target_e, state, t)[0]
 
     def stochastic_step(self, k, n_steps):
         return n_steps >= PF_BELOW_STEPS and super().stochastic_step(k, n_steps)
