@@ -102,8 +102,9 @@ def relax(structures, system: str | None = None, progress: Callable[[int, int], 
     report = {"system": system, "potential": name, "tolerance": TOLERANCE, "n_structures": len(filled),
               "seconds": seconds, "converged": converged, "max_force": fmax, "before": {}, "after": {}}
     if filled:
-        report["before"] = {**network_checks([real[k] for k in filled], system), "energy_per_atom": float(np.mean(before))}
-        report["after"] = {**network_checks([relaxed[k] for k in filled], system), "energy_per_atom": float(np.mean(after))}
+        for key, frames, energies in (("before", real, before), ("after", relaxed, after)):
+            report[key] = {**network_checks([frames[k] for k in filled], system),
+                           "energy_per_atom": float(np.mean(energies))}
     return relaxed, report
 
 

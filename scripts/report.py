@@ -24,10 +24,9 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # this checkout's core, for the bond-network rules
+from core.metrics.checks import network_columns
 
-from core.metrics.checks import network_columns  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # Table 1 of the paper on our data: (label, shipped model or None, results file stem, column).
 # Columns with the same label are one model measured in two runs (same cells and seeds; the

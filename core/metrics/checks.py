@@ -100,7 +100,8 @@ def network_columns(system: str) -> list[tuple[str, str, float]]:
              ("close_pair_structure_share", f"structures with a pair {rule} %", 100.0)]
     if system in COMPOSITION:
         top, bottom, ideal, tol = COMPOSITION[system]
-        cols += [(f"{top}_{bottom}_min", f"min {top}/{bottom}", 1.0), (f"{top}_{bottom}_max", f"max {top}/{bottom}", 1.0),
+        cols += [(f"{top}_{bottom}_min", f"min {top}/{bottom}", 1.0),
+                 (f"{top}_{bottom}_max", f"max {top}/{bottom}", 1.0),
                  (f"{top}_{bottom}_within_share", f"{top}/{bottom} within {ideal:.2f} ± {tol:g} %", 100.0)]
     return cols
 
