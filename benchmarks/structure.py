@@ -13,6 +13,11 @@ Two data floors say what "perfect" looks like: the split-half RMSD of the traini
 structures against the same reference, i.e. the sampling noise of a perfect generator with
 the N structures used here.
 
+Beside the curves, every row (and the held-out data, recorded in the summary's floors) carries the
+system's bond-network checks (`core.metrics.network_checks`): first-shell shares, close pairs per
+atom and the share of structures with any, and for a multi-element system the per-structure
+composition. The RDF can look close while the bond network is wrong; these say so.
+
     .venv/bin/python benchmarks/structure.py --n 32 --threads 1          # shipped a-Si checkpoints
     .venv/bin/python benchmarks/structure.py --checkpoint shortcut=runs/a-Si-shortcut --steps 1,5,25
 
@@ -116,22 +121,24 @@ def reference(data_dir: Path, train, recompute: bool) -> dict:
             "source": f"recomputed from the train split of {data_dir}"}
 
 
-def set_rmsd(structures, ref) -> dict:
-    """RDF/ADF RMSD of a structure set vs the reference curves; structures with < 2 atoms are
-    left out and counted (their curves are undefined)."""
-    from core.metrics import adf, curve_rmsd, rdf
+def set_rmsd(structures, ref, system: str) -> dict:
+    """RDF/ADF RMSD of a structure set vs the reference curves and its bond-network checks under
+    ``system``'s rules; structures with < 2 atoms are left out and counted (their curves are undefined)."""
+    from core.metrics import adf, curve_rmsd, network_checks, network_columns, rdf
 
     usable = [a for a in structures if int((a.numbers != 0).sum()) >= 2]
     out = {"n_structures": len(structures), "n_empty": len(structures) - len(usable),
            "mean_atoms": float(np.mean([len(a) for a in structures])) if structures else math.nan}
     if not usable:
-        return {**out, "rdf_rmsd": math.nan, "adf_rmsd": math.nan}
+        return {**out, "rdf_rmsd": math.nan, "adf_rmsd": math.nan,
+                **{key: math.nan for key, _, _ in network_columns(system)}}
     _, g = rdf(usable, RDF_R_MAX, RDF_BINS)
     _, p = adf(usable, ADF_CUTOFF, ADF_BINS)
-    return {**out, "rdf_rmsd": curve_rmsd(g, ref["rdf"]), "adf_rmsd": curve_rmsd(p, ref["adf"])}
+    return {**out, "rdf_rmsd": curve_rmsd(g, ref["rdf"]), "adf_rmsd": curve_rmsd(p, ref["adf"]),
+            **network_checks(usable, system)}
 
 
-def held_out_floor(data_dir: Path, train, n: int, ref, seed: int) -> dict:
+def held_out_floor(data_dir: Path, train, n: int, ref, seed: int, system: str) -> dict:
     """RMSD of n held-out (val) structures vs the reference: a perfect generator's noise at n.
 
     Falls back to n random training structures (which are part of the reference, so slightly
@@ -144,7 +151,7 @@ def held_out_floor(data_dir: Path, train, n: int, ref, seed: int) -> dict:
         pool, name = train, "train"
     rng = np.random.default_rng(seed)
     pick = [pool[i] for i in rng.choice(len(pool), size=min(n, len(pool)), replace=False)]
-    return {**set_rmsd(pick, ref), "set": name}
+    return {**set_rmsd(pick, ref, system), "set": name}
 
 
 # ----------------------------------------------------------------------------- the run
@@ -172,7 +179,7 @@ def run(models: dict, steps: list[int], cells: list[np.ndarray], ref: dict, args
                                                      device=args.device, bar=bar)
                     structures += out
                     seconds += dt
-            rows.append({"framework": framework, "n_s": n_s, **set_rmsd(structures, ref),
+            rows.append({"framework": framework, "n_s": n_s, **set_rmsd(structures, ref, args.system),
                          "seconds_per_structure": seconds / len(cells), "seconds_total": seconds,
                          "minutes_per_10k": seconds / len(cells) * 1e4 / 60})  # the paper's time unit
     bar.close()
@@ -232,6 +239,20 @@ def table(rows: list[dict], models: dict, steps: list[int]) -> str:
     return bench.markdown_table(headers, lines)
 
 
+def network_table(rows: list[dict], models: dict, held_out: dict, system: str) -> str:
+    """The bond-network checks: the held-out data first, then one line per (framework, n_s)."""
+    from core.catalog import FRAMEWORK_LABELS
+    from core.metrics import network_columns
+
+    cols = network_columns(system)
+    lines = []
+    for label, n_s, r in [("data (held-out)", "", held_out)] + [
+            (FRAMEWORK_LABELS.get(r["framework"], r["framework"]), r["n_s"], r) for r in rows if r["framework"] in models]:
+        lines.append([label, str(n_s)] + [bench.fmt(r[key] * factor if key in r else math.nan, 3)
+                                          for key, _, factor in cols])
+    return bench.markdown_table(["set", "n_s"] + [name for _, name, _ in cols], lines)
+
+
 def plot(rows: list[dict], floors: dict, path: Path) -> Path:
     """Figure 4 style: RDF and ADF RMSD vs time per structure (log x), points labelled with n_s."""
     import matplotlib
@@ -287,7 +308,7 @@ def main(argv=None) -> dict:
     cells = [np.asarray(train[i].cell[:], dtype=float) for i in picks]
     train_atoms = float(np.mean([len(train[i]) for i in picks]))
     floors = {"rdf_split_half": ref["rdf_split_half"], "adf_split_half": ref["adf_split_half"],
-              "n_half": ref["n_half"], "held_out": held_out_floor(data, train, args.n, ref, args.seed)}
+              "n_half": ref["n_half"], "held_out": held_out_floor(data, train, args.n, ref, args.seed, args.system)}
     rows = run(models, steps, cells, ref, args)
     claims = comparisons(rows, floors)
     summary = {
@@ -319,6 +340,8 @@ def report(rows, models, steps, summary) -> str:
         f"({summary['reference']}); {summary['machine']['device']}, {summary['machine']['torch_threads']} "
         f"torch thread(s). Cell format: RDF / ADF RMSD (seconds per structure).", "",
         table(rows, models, steps), "",
+        f"Bond network ({summary['system']} rules of core.metrics.checks):", "",
+        network_table(rows, models, f["held_out"], summary["system"]), "",
         f"Data floors: split-half RDF {bench.fmt(f['rdf_split_half'])} / ADF {bench.fmt(f['adf_split_half'])} "
         f"({f['n_half']} vs {f['n_half']} structures); {ho['n_structures']} held-out ({ho['set']}) structures vs "
         f"the reference: RDF {bench.fmt(ho['rdf_rmsd'])} / ADF {bench.fmt(ho['adf_rmsd'])}.",

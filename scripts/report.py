@@ -11,7 +11,8 @@ A generated block sits between ``<!-- begin generated: NAME -->`` and
 Which results file and which column of it is which shipped model is stated once, in ``STRUCTURE``
 and ``INVERSE`` below: a paired run may hold rows of models that are not shipped (replaced models,
 candidates), and only the columns named there are shown. A missing ``throughput.json`` is reported
-as "not measured".
+as "not measured". The structure tables' bond-network columns are those `core.metrics.checks`
+defines for the system; a results file written before a column existed shows "–" there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import json
 import re
 import sys
 from pathlib import Path
+
+from core.metrics.checks import network_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,8 +109,10 @@ def structure_columns(root: Path, system: str) -> list[dict]:
         entry = merged.setdefault(label, {"label": label, "model": model, "rows": {}, "files": [],
                                           "floors": summary["floors"], "n": summary["n_structures_per_point"]})
         entry["files"].append(f"`benchmarks/results/{stem}.csv` ({column})")
+        network = [key for key, _, _ in network_columns(system)]
         for r in rows:
             entry["rows"][int(r["n_s"])] = {k: float(r[k]) for k in ("rdf_rmsd", "adf_rmsd", "seconds_per_structure")}
+            entry["rows"][int(r["n_s"])].update({k: float(r[k]) for k in network if r.get(k) not in (None, "")})
     return list(merged.values())
 
 
@@ -132,6 +137,29 @@ def _cell(row: dict | None) -> str:
     if row is None:
         return ""
     return f"{row['rdf_rmsd']:.3f} / {row['adf_rmsd']:.5f} ({row['seconds_per_structure']:.3g} s)"
+
+
+def _network_cell(row: dict, key: str, factor: float) -> str:
+    """One bond-network value (shares in %), "–" when the results file does not hold it."""
+    value = row.get(key)
+    if value is None or value != value:  # absent, null or NaN
+        return "–"
+    return f"{value * factor:.1f}" if factor == 100 else f"{value:.3g}"
+
+
+def network_lines(cols: list[dict], system: str) -> list[str]:
+    """The bond-network table: the held-out data first, then every shown model and step count."""
+    network = network_columns(system)
+    held = cols[0]["floors"]["held_out"]
+    lines = [f"Bond network ({system} rules of `core.metrics.checks`; held-out: the {held['n_structures']} held-out "
+             "structures of the floors):", "",
+             "| set | n_s | " + " | ".join(label for _, label, _ in network) + " |",
+             "|---|---|" + "---|" * len(network),
+             "| held-out data | | " + " | ".join(_network_cell(held, k, f) for k, _, f in network) + " |"]
+    for c in cols:
+        for n, row in sorted(c["rows"].items()):
+            lines.append(f"| {c['label']} | {n} | " + " | ".join(_network_cell(row, k, f) for k, _, f in network) + " |")
+    return lines
 
 
 def _sci(x: float) -> str:
@@ -159,6 +187,7 @@ def structure_block(root: Path, system: str) -> str:
     lines += ["", f"Floors: the data's split-half RMSD {fl['rdf_split_half']:.4f} / {_sci(fl['adf_split_half'])}; "
                   f"{ho['n_structures']} held-out structures against the same reference {ho['rdf_rmsd']:.3f} / "
                   f"{ho['adf_rmsd']:.5f} (what a perfect generator scores with this many samples).",
+              "", *network_lines(cols, system),
               "", "Results files (column): " + "; ".join(f"{c['label']}: " + ", ".join(c["files"]) for c in cols) + "."]
     if system == "a-Si":
         lines += ["", *claims(cols)]

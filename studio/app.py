@@ -74,12 +74,13 @@ class Studio(param.Parameterized):
             self.task.error = "Cannot generate: " + "; ".join(errors)
             return False
         ckpt, request = self.settings.checkpoint, self.settings.request()
-        system, framework = self.settings.system, self.settings.framework
+        system, framework, relax = self.settings.system, self.settings.framework, self.settings.relax
         label = f"Generating {request['n_samples']} × {self.settings.atoms_per_sample}-atom cells, {request['steps']} step(s)"
+        label += ", relaxed" if relax else ""
         epoch = self._epoch
 
         def work(progress):
-            return self._generate_and_measure(progress, ckpt, request, system)
+            return self._generate_and_measure(progress, ckpt, request, system, relax=relax)
 
         def done(result):
             if epoch == self._epoch:  # still the system it was asked for
@@ -180,8 +181,9 @@ class Studio(param.Parameterized):
         sweep.clear()
         return self.inverse_task.start(work, finish, label=f"Sweep of {len(targets)} {name} targets × {per}")
 
-    def _generate_and_measure(self, progress, ckpt, request, system) -> dict:
-        """Worker side of one generation: sample, drop empty cells, measure (fields of `Results`)."""
+    def _generate_and_measure(self, progress, ckpt, request, system, relax: bool = False) -> dict:
+        """Worker side of one generation: sample, drop empty cells, relax when asked, measure (fields
+        of `Results`; the curves and checks are those of the structures shown, relaxed or not)."""
         model = self.backend.load_model(ckpt.path)
         notes = self.backend.request_notes(model, request["cell"])
         t0 = time.perf_counter()  # sampling only: loading a model is paid once per process
@@ -193,15 +195,21 @@ class Studio(param.Parameterized):
             raise RuntimeError("every generated structure came out empty (all atoms became ghosts)")
         if empty:
             notes.append(f"{empty} structure(s) came out empty (all atoms became ghosts) and were dropped")
+        device = self.backend.device(structures)
+        report = None
+        if relax:
+            structures, report = self.backend.relax(structures, system, lambda k, n: progress(
+                k, n, f"Relaxing structure {min(k + 1, n)}/{n} (LAMMPS, {system} potential)…"))
         progress(1, 1, f"Measuring {len(structures)} structures (RDF, ADF, properties)…")
         analysis = analyse(self.backend, structures, self._reference(system), self._reference_checks(system))
         table = property_rows(self.backend, structures, request["properties"])
         return dict(structures=list(structures), analysis=analysis, table=table, notes=notes,
-                    device=self.backend.device(structures), elapsed=elapsed)
+                    device=device, elapsed=elapsed, relax_report=report)
 
     @staticmethod
     def _run(result: dict, system: str, framework: str, request: dict) -> Run:
         label = run_label(framework, request["steps"], request.get("grid_power", 1.0), request["properties"])
+        label += " · relaxed" if result.get("relax_report") else ""
         return Run(label=label, system=system, framework=framework, steps=request["steps"],
                    n_structures=len(result["structures"]), seconds=result["elapsed"], device=result["device"],
                    analysis=result["analysis"])
@@ -336,8 +344,21 @@ class Studio(param.Parameterized):
                  f"- close pairs per structure: **{c['close_pairs']:.2f}**{vs('close_pairs', '.2f')}"
                  " (closer than 0.75 × the covalent radii)"]
         if "energy" in c:
-            lines.append(f"- energy: **{c['energy']:.3f} eV/atom**{vs('energy', '.3f')}, {potential}, unrelaxed")
+            state = "relaxed" if self.results.relax_report else "unrelaxed"
+            lines.append(f"- energy: **{c['energy']:.3f} eV/atom**{vs('energy', '.3f')}, {potential}, {state}")
         return pn.pane.Markdown("\n".join(lines), css_classes=["checks"])
+
+    @param.depends("results.relax_report")
+    def _relax_text(self):
+        """The structure checks before and after relaxation, and what the relaxation was."""
+        rep = self.results.relax_report
+        if not rep:
+            return pn.pane.Markdown("", margin=0, css_classes=["relax-report"])
+        rows = "\n".join(f"| {check} | {before} | {after} |" for check, before, after in rep["rows"])
+        return pn.pane.Markdown(
+            f"**Relaxation** of {rep['n_structures']} structures in **{rep['seconds']:.1f} s** with {rep['potential']} "
+            f"({rep['tolerance']}; {rep['converged']} converged, largest force left {rep['max_force']:.2g} eV/Å)\n\n"
+            f"| check | before | after |\n|---|---|---|\n{rows}", css_classes=["relax-report"])
 
     def _structure_picker(self):
         picker = pn.widgets.Select(label="Structure shown", options={}, width=SIDEBAR_WIDTH - 20)
@@ -356,14 +377,18 @@ class Studio(param.Parameterized):
         sync_options()
         return picker
 
-    @param.depends("results.structures", "results.device", "results.elapsed")
+    @param.depends("results.structures", "results.device", "results.elapsed",
+                   "results.relax_report")
     def _run_info(self):
         r = self.results
         if not r.structures:
             return pn.pane.Markdown("*No structures yet: set the controls and click Generate.*")
         secs = "" if math.isnan(r.elapsed) else f" in {r.elapsed:.1f} s"
-        return pn.pane.Markdown(f"**{len(r.structures)} structures**{secs} on device **{r.device}**",
-                                css_classes=["run-info"])
+        text = f"**{len(r.structures)} structures**{secs} on device **{r.device}**"
+        if r.relax_report:
+            text += (f", then **relaxed** in {r.relax_report['seconds']:.1f} s: the curves, checks and exports "
+                     "below are the relaxed set's")
+        return pn.pane.Markdown(text, css_classes=["run-info"])
 
     def _view3d(self):
         if not _served():
@@ -400,7 +425,8 @@ class Studio(param.Parameterized):
         if self.results.table is None:
             return pn.pane.Markdown("*The property table fills after the first generation.*",
                                     css_classes=["table-empty"])
-        return pn.pane.DataFrame(self.results.table, index=False, max_rows=100, sizing_mode="stretch_width")
+        return pn.pane.DataFrame(self.results.table, index=False, max_rows=100, sizing_mode="stretch_width",
+                                 css_classes=["property-table"])
 
     def controls(self) -> pn.Column:
         """Sidebar: system, framework, properties, steps, size, seed, Generate/Cancel."""
@@ -427,6 +453,8 @@ class Studio(param.Parameterized):
             pn.widgets.FloatInput.from_param(s.param.cell_size, label="Cubic cell edge (Å)", css_classes=["cell-size"]),
             pn.widgets.IntInput.from_param(s.param.seed, label="Seed"),
             self._size_info,
+            pn.widgets.Checkbox.from_param(s.param.relax, label="Relax (classical potential, LAMMPS)",
+                                           css_classes=["relax"]),
             pn.Row(generate, cancel),
             pn.indicators.Progress(value=self.task.param.step, max=self.task.param.total,
                                    width=SIDEBAR_WIDTH - 20, css_classes=["gen-progress"]),
@@ -454,6 +482,7 @@ class Studio(param.Parameterized):
             pn.Row(pn.Column(self._structure_picker(), self._view3d()), plots),
             pn.Row(pn.pane.HoloViews(pn.bind(coordination_plot, self.results.param.analysis), width=PLOT_WIDTH,
                                      height=270, linked_axes=False, css_classes=["coordination-plot"]), self._checks_text),
+            self._relax_text,
             self._table,
             self._needs_structures,
             pn.Row(shear, pn.pane.Markdown(self.shear_task.param.message)),

@@ -156,6 +156,14 @@ class CoreBackend:
                 _CHECKS_CACHE[key] = checks
             return _CHECKS_CACHE[key]
 
+    def relax(self, structures, system, progress) -> tuple[list, dict]:
+        """(relaxed structures, report) by `core.relax.relax`: fixed cell, the system's classical
+        potential (LAMMPS); the report gains ``rows``, (check, before, after) display strings."""
+        from core.relax import relax, report_rows
+
+        relaxed, report = relax(structures, system, progress=progress)
+        return relaxed, {**report, "rows": report_rows(report)}
+
     def rdf(self, structures):
         """(r Å, g[n, bins]) via `core.metrics.rdf`."""
         from core.metrics import rdf

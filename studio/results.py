@@ -86,11 +86,13 @@ class Results(param.Parameterized):
     device = param.String(default="", doc="Device the last generation ran on")
     notes = param.List(default=[], doc="Caveats core raised about the last request")
     elapsed = param.Number(default=math.nan, doc="Seconds the last generation took")
+    relax_report = param.Dict(default=None, allow_None=True, doc="core.relax's report when the structures "
+                              "were relaxed (checks before and after, seconds)")
 
     def clear(self) -> None:
         """Forget the last generation (a new system makes it stale)."""
         self.param.update(structures=[], selected=0, analysis=None, table=None, device="", notes=[],
-                          elapsed=math.nan)
+                          elapsed=math.nan, relax_report=None)
 
     @property
     def current(self):

@@ -83,6 +83,8 @@ class GenerationSettings(param.Parameterized):
     cell_size = param.Number(default=16.0, bounds=CELL_BOUNDS, step=0.5, allow_None=True,
                              doc="Edge of the cubic cell in Å")
     seed = param.Integer(default=0, bounds=(0, SEED_MAX), allow_None=True, doc="Random seed (core.request.check_seed)")
+    relax = param.Boolean(default=False, doc="Relax the generated structures at fixed cell with the system's "
+                          "classical potential (core.relax) before they are shown and measured")
     targets = param.List(default=[], item_type=PropertyTarget, doc="Conditioning properties")
     revision = param.Integer(default=0, doc="Bumped when any target changes, so views can depend on it")
 

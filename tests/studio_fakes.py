@@ -132,6 +132,11 @@ class FakeBackend:
         from core.metrics import structure_checks
         return structure_checks(structures)
 
+    def relax(self, structures, system, progress):
+        from core.relax import relax, report_rows
+        relaxed, report = relax(structures, system, progress=progress)
+        return relaxed, {**report, "rows": report_rows(report)}
+
     def energies_per_atom(self, structures):
         return [-4.0 - 0.01 * len(self.calls)] * len(structures)
 

@@ -123,6 +123,28 @@ def test_structure_benchmark_table_csv_json_png(si, tmp_path):
     assert any("AMShortcut@1 ADF" in c["claim"] for c in s["claims"])
     assert "| n_s | AMShortcut | Material SDE |" in res["table"]
     assert (out / "structure_a-Si.json").is_file() and (out / "structure_a-Si.png").stat().st_size > 1000
+    # the bond-network columns of a-Si, for every row and for the held-out data
+    for r in rows + [s["floors"]["held_out"]]:
+        assert 0 <= float(r["Si_4Si_share"]) <= 1 and float(r["close_pairs_per_atom"]) >= 0, r
+        assert 0 <= float(r["close_pair_structure_share"]) <= 1
+    assert "| set | n_s | Si with 4 Si within 2.85 Å % | pairs < 0.75 x covalent radii per atom |" in res["table"]
+    assert "| data (held-out) |  |" in res["table"]
+
+
+def test_structure_benchmark_checks_the_sio2_network_and_composition(sio2, tmp_path):
+    out = tmp_path / "out"
+    res = structure.main(["--system", "a-SiO2", "--data", str(sio2.parent / "data"), "--checkpoints", str(tmp_path),
+                          "--checkpoint", f"shortcut={sio2}", "--steps", "1", "--n", "2", "--out-dir", str(out),
+                          "--quiet", "--no-plot"])
+    held = res["summary"]["floors"]["held_out"]  # the made-up packings: Si10O20, no pair below 1.5 Å
+    assert (held["O_Si_min"], held["O_Si_max"], held["O_Si_within_share"]) == (2.0, 2.0, 1.0)
+    assert held["close_pairs_per_atom"] == 0.0 and held["close_pair_structure_share"] == 0.0
+    row = _csv(out / "structure_a-SiO2.csv")[0]
+    for key in ("Si_4O_share", "O_2Si_share", "close_pairs_per_atom", "close_pair_structure_share",
+                "O_Si_min", "O_Si_max", "O_Si_within_share"):
+        assert key in row, key
+    assert "| data (held-out) |  | " in res["table"] and "O/Si within 2.00 ± 0.05 %" in res["table"]
+    assert "| 2 | 2 | 100 |" in res["table"]  # held-out: min 2, max 2, all within
 
 
 def test_structure_benchmark_names_what_exists_when_nothing_to_run(si, tmp_path):

@@ -193,6 +193,31 @@ def test_generate_warns_about_extrapolation_and_writes_by_extension(tiny_checkpo
     assert len(ase.io.read(tmp_path / "g.cif", ":")) == 2  # a real CIF, as the name says
 
 
+def test_generate_relax_writes_both_sets_and_prints_the_checks(tiny_checkpoint, tmp_path):
+    out = tmp_path / "g.extxyz"
+    result = run("generate", "--checkpoint", tiny_checkpoint, "--cell", "9", "--steps", "1", "--out", out, "--relax")
+    assert result.returncode == 0, result.stderr
+    relaxed, unrelaxed = ase.io.read(out), ase.io.read(tmp_path / "g.unrelaxed.extxyz")
+    assert len(relaxed) == len(unrelaxed) > 0 and not np.allclose(relaxed.positions, unrelaxed.positions)
+    assert relaxed.info["energy_relaxed"] < relaxed.info["energy_unrelaxed"]  # Stillinger–Weber, eV/atom
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("relaxed 1 structures in ") and "Stillinger–Weber" in lines[0]
+    assert lines[1].split() == ["check", "before", "after"]
+    energy = next(line for line in lines if "energy eV/atom" in line).split()
+    assert float(energy[-1]) == pytest.approx(relaxed.info["energy_relaxed"], abs=1e-3)
+    assert lines[-1].endswith("the unrelaxed ones to " + str(tmp_path / "g.unrelaxed.extxyz"))
+
+
+def test_generate_relax_refuses_a_chemistry_without_potential_before_sampling(tmp_path):
+    from tests.studio_fakes import make_tiny_checkpoint
+
+    aluminium = make_tiny_checkpoint(tmp_path / "al", species=(13,))
+    out = tmp_path / "g.extxyz"
+    _one_line_error(run("generate", "--checkpoint", aluminium, "--cell", "9", "--steps", "1", "--out", out, "--relax"),
+                    "no classical potential to relax Al")
+    assert not out.exists() and not (tmp_path / "g.unrelaxed.extxyz").exists()
+
+
 def test_metrics_plot_to_an_unwritable_place(two_sets):
     a, b, _ = two_sets
     _one_line_error(run("metrics", a, b, "--plot", "/proc/x.png"), "/proc/x.png", "cannot write there")

@@ -61,3 +61,20 @@ def test_energies_of_a_set_share_one_lammps_instance():
         structures.append(atoms)
     assert energies_per_atom(structures) == pytest.approx([energy_per_atom(a) for a in structures], abs=1e-9)
     assert energies_per_atom([]) == []
+
+
+def test_network_checks_follow_the_system_rules():
+    from core.metrics import network_checks, network_columns
+
+    si = network_checks([diamond()], "a-Si")
+    assert si == {"Si_4Si_share": 1.0, "close_pairs_per_atom": 0.0, "close_pair_structure_share": 0.0}
+    # a-SiO2: one SiO4 unit (O/Si 4) and one SiO2 unit with a 1.1 Å Si–O pair (O/Si 2)
+    unit = Atoms("SiO4", positions=[[5, 5, 5], [6.61, 5, 5], [3.39, 5, 5], [5, 6.61, 5], [5, 3.39, 5]],
+                 cell=[10.0] * 3, pbc=True)
+    pair = Atoms("SiO2", positions=[[5, 5, 5], [6.1, 5, 5], [3.39, 5, 5]], cell=[10.0] * 3, pbc=True)
+    c = network_checks([unit, pair], "a-SiO2")
+    assert c["Si_4O_share"] == 0.5 and c["O_2Si_share"] == 0.0  # each O has one Si
+    assert c["close_pairs_per_atom"] == 1 / 8 and c["close_pair_structure_share"] == 0.5
+    assert (c["O_Si_min"], c["O_Si_max"], c["O_Si_within_share"]) == (2.0, 4.0, 0.5)
+    assert [key for key, _, _ in network_columns("a-SiO2")] == list(c)
+    assert network_columns("a-SiO2")[2][1] == "pairs < 1.2 Å per atom"

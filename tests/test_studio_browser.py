@@ -86,7 +86,7 @@ def _open(browser, server, external=None):
 
 
 def _table_rows(page) -> int:
-    return page.locator("table").first.locator("tbody tr").count()
+    return page.locator(".property-table table").first.locator("tbody tr").count()
 
 
 def test_generate_draws_structure_and_overlays_offline(server, browser):
@@ -113,6 +113,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     assert warning.count() == 1
     page.get_by_role("button", name="1", exact=True).click()  # 1 sampling step
     page.locator(".grid-power select").select_option(label="finer near the end, t^2")
+    page.locator(".relax input").check()  # relax through core (Stillinger–Weber, LAMMPS)
     page.locator(".generate button").click()
 
     page.wait_for_selector(".run-info, .task-error", timeout=60_000)
@@ -127,7 +128,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
 
     after = _png(rdf.screenshot(path=str(ARTIFACTS / "studio_rdf.png")))
     assert _gen_color_pixels(after) > 200, "the RDF overlay has no generated curve"
-    table = page.locator("table").first.inner_text()
+    table = page.locator(".property-table table").first.inner_text()
     assert "ring_size_mean target" in table  # the toggle reached the server
     page.screenshot(path=str(ARTIFACTS / "studio_generated.png"), full_page=True)
 
@@ -137,6 +138,9 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     assert len(frames) == 4 and all(len(f) > 0 and 0 not in f.numbers for f in frames)
     assert all(f.info["target_ring_size_mean"] == 8.0 and f.info["steps"] == 1 for f in frames)
     assert all(f.info["grid_power"] == 2.0 for f in frames)  # the step-spacing choice reached core
+    assert all(f.info["energy_relaxed"] < f.info["energy_unrelaxed"] for f in frames)  # the relaxed set
+    page.locator(".relax-report").get_by_text("Relaxation of 4 structures").wait_for(timeout=10_000)
+    assert page.locator(".relax-report").get_by_text("energy eV/atom").count() == 1
 
     # A second session starts empty, generates its own set, and leaves the first one alone.
     assert _table_rows(page) == 4  # default number of samples

@@ -623,3 +623,28 @@ def test_plots_keep_their_own_axes(assets):
 
     panes = studio(assets).panel().select(pn.pane.HoloViews)
     assert len(panes) == 6 and not any(p.linked_axes for p in panes)
+
+
+def test_relax_toggle_relaxes_through_core_and_shows_before_and_after(assets):
+    app = studio(assets)
+    assert app.settings.relax is False  # off by default: the model's own structures
+    app.generate()
+    wait(app.task)
+    assert app.results.relax_report is None and "relaxed" not in app._run_info().object
+    unrelaxed = app.results.analysis.checks["close_pairs"]
+    app.settings.relax = True
+    app.generate()
+    wait(app.task)
+    assert app.task.error == ""
+    report = app.results.relax_report
+    assert report["system"] == "a-Si" and report["n_structures"] == 4 and report["seconds"] > 0
+    assert report["after"]["energy_per_atom"] < report["before"]["energy_per_atom"]  # Stillinger–Weber, eV/atom
+    assert all("energy_relaxed" in a.info for a in app.results.structures)  # shown and exported: the relaxed set
+    assert app.results.analysis.checks["close_pairs"] <= unrelaxed
+    text = app._relax_text().object
+    assert "**Relaxation** of 4 structures" in text and "Stillinger–Weber" in text
+    assert "| Si with 4 Si within 2.85 Å % |" in text and "| energy eV/atom |" in text
+    assert "then **relaxed** in" in app._run_info().object and "Stillinger–Weber, relaxed" in app._checks_text().object
+    assert [r.label for r in app.comparison.runs][-2:] == ["AMShortcut · 5 steps", "AMShortcut · 5 steps · relaxed"]
+    app.settings.system = "a-SiO2"  # a new system forgets the relaxation with the structures
+    assert app.results.relax_report is None

@@ -16,8 +16,17 @@ HELP = (
     "from 50 on. Targets are given in dataset units; unnamed properties are left free.\n\n"
     "Without --checkpoint the shipped model assets/checkpoints/<system>/<framework>/ is used.\n\n"
     "Example: amshortcut generate --system a-SiO2 --framework shortcut --steps 1 --n 10 "
-    "--cell 18 --property shear_modulus=30 --out gen.extxyz"
+    "--cell 18 --property shear_modulus=30 --out gen.extxyz\n\n"
+    "With --relax each structure is also relaxed at fixed cell with the system's classical potential "
+    "(LAMMPS; a-Si: Stillinger–Weber, a-SiO2: Tersoff Si–O): --out then holds the relaxed structures, "
+    "<out stem>.unrelaxed<suffix> the model's own, and a table of the structure checks before and after "
+    "(first-shell shares, close pairs, composition, energy per atom) and the seconds is printed."
 )
+
+
+def unrelaxed_path(out: Path) -> Path:
+    """Where --relax writes the model's own structures: gen.extxyz -> gen.unrelaxed.extxyz."""
+    return out.with_name(f"{out.stem}.unrelaxed{out.suffix}")
 
 
 def _parse_properties(items):
@@ -59,6 +68,10 @@ def generate_command(
     prop: list[str] = typer.Option(None, "--property", help="Target property name=value (repeatable)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(0, help="Structures per batch (0 = as many as fit in memory)."),
+    relax: bool = typer.Option(False, "--relax", help="Relax the structures (fixed cell, the system's classical "
+                               "potential, LAMMPS minimisation to a force 2-norm < 1e-4 eV/Å or 2,000 iterations): "
+                               "--out gets the relaxed ones, <out stem>.unrelaxed<suffix> the unrelaxed; prints the "
+                               "checks before and after and the seconds."),
 ):
     from core.catalog import default_steps, property_ranges, shipped_checkpoint
     from core.request import as_cell, check_batch_size, check_seed, extrapolation_warnings
@@ -74,8 +87,10 @@ def generate_command(
         raise UserError(f"--steps must be a positive whole number, got {steps}")
     if rho_max < 0:
         raise UserError(f"--rho-max must be a positive density in atoms/Å^3 (or 0 for the model's), got {rho_max:g}")
-    structure_format(out, n)
+    fmt = structure_format(out, n)
     check_writable(out, make_parents=True)
+    if relax:
+        check_writable(unrelaxed_path(out))
     cell_value = None
     if cell:
         try:
@@ -100,6 +115,12 @@ def generate_command(
         cell_value = model.training.get("cell")
         if cell_value is None:
             raise UserError("this checkpoint records no training cell; give --cell")
+    if relax:
+        from ase.data import chemical_symbols
+
+        from core.relax import relax_system
+
+        relax_for = relax_system(chemical_symbols[z] for z in model.species)  # refused before sampling
     ranges = property_ranges({"properties": model.property_names, "property_stats": model.property_stats})
     for line in extrapolation_warnings(ranges, props):
         typer.echo(f"warning: {line}", err=True)
@@ -114,5 +135,20 @@ def generate_command(
                           progress=progress, batch_size=batch_size or None, grid_power=grid_power, guidance=guidance)
     for bar in bars:
         bar.close()
-    write_structures(out, structures)
-    typer.echo(f"wrote {len(structures)} structures to {out}")
+    if not relax:
+        write_structures(out, structures)
+        typer.echo(f"wrote {len(structures)} structures to {out}")
+        return
+    from core.relax import relax as relax_structures, report_rows
+
+    relaxed, report = relax_structures(structures, relax_for)
+    write_structures(unrelaxed_path(out), structures, format=fmt)
+    write_structures(out, relaxed)
+    typer.echo(f"relaxed {report['n_structures']} structures in {report['seconds']:.1f} s with "
+               f"{report['potential']} ({report['tolerance']}): {report['converged']} converged, largest force "
+               f"left {report['max_force']:.2g} eV/Å")
+    rows = [("check", "before", "after")] + report_rows(report)
+    width = max(len(r[0]) for r in rows)
+    for check, before, after in rows:
+        typer.echo(f"  {check:<{width}}  {before:>8}  {after:>8}")
+    typer.echo(f"wrote {len(relaxed)} relaxed structures to {out} and the unrelaxed ones to {unrelaxed_path(out)}")

@@ -7,7 +7,7 @@ neighbour list per structure, then a single vectorised histogram over all of the
 
 from core.metrics.adf import adf
 from core.metrics.bonds import coordination, neighbour_pairs
-from core.metrics.checks import close_pairs, structure_checks
+from core.metrics.checks import close_pairs, composition_ratios, network_checks, network_columns, structure_checks
 from core.metrics.inverse import inverse_errors, mae, mape, rmse
 from core.metrics.rdf import rdf
 from core.metrics.rmsd import averaged, curve_rmsd, structure_rmsd
@@ -18,12 +18,15 @@ __all__ = [
     "adf",
     "averaged",
     "close_pairs",
+    "composition_ratios",
     "coordination",
     "curve_rmsd",
     "inverse_errors",
     "mae",
     "mape",
     "neighbour_pairs",
+    "network_checks",
+    "network_columns",
     "rdf",
     "real_atoms",
     "rmse",
