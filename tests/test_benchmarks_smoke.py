@@ -364,3 +364,14 @@ def test_denoising_compares_given_unset_and_rolled_properties(capsys):
     elem = [float(v) for v in row[6].split(" / ")]
     assert 0 < float(row[2]) < 3 and 0 < eps_unset < 3.5 and 0 < eps_rolled < 3.5
     assert len(elem) == 3 and all(0 <= v < 5 for v in elem)
+
+
+def test_shortcut_gaps_compares_the_maps_of_one_prior_draw(tmp_path, capsys):
+    """The shipped a-Si AMShortcut from one prior draw: each map lands a fraction of an Å from the
+    next finer one, and the finest is at zero gap from itself."""
+    out = tmp_path / "gaps.json"
+    load_script("shortcut_gaps").main(["--n", "1", "--steps", "1,2,4", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["steps"] for r in rows] == [1, 2, 4] and rows[-1]["gap_to_finest_mean"] == 0.0
+    assert all(0.02 < r["gap_mean"] < 0.5 for r in rows[:2]) and 200 < rows[0]["atoms"] < 300
+    assert "| 1 | " in capsys.readouterr().out
