@@ -117,16 +117,19 @@ def structure_columns(root: Path, system: str) -> list[dict]:
 
 
 def inverse_rows(root: Path) -> list[dict]:
+    """Every row of the INVERSE files, labelled; a file written before sweeps existed swept the training
+    range, so its rows get sweep 'training'. 'Data' rows (held-out values) belong to no checkpoint."""
     results = root / "benchmarks" / "results"
     out = []
     for stem, suffix in INVERSE["files"]:
         summary = _json(results / f"{stem}.json")["summary"]
         steps = {c["model"]: c["training_step"] for c in summary["checkpoints"]}
         for r in _csv(results / f"{stem}.csv"):
-            if steps[r["model"]] != _step(root, INVERSE["model"]):
+            if r["model"] != "Data" and steps[r["model"]] != _step(root, INVERSE["model"]):
                 raise SystemExit(f"{stem}.csv was measured at training step {steps[r['model']]}, "
                                  f"but assets/checkpoints/{INVERSE['model']} is at step {_step(root, INVERSE['model'])}")
-            out.append({**r, "label": r["model"] + suffix, "file": f"{stem}.csv", "scale": summary["scale"]})
+            out.append({**r, "sweep": r.get("sweep") or "training", "label": r["model"] + suffix,
+                        "file": f"{stem}.csv", "scale": summary["scale"], "goals": summary.get("goals")})
     order = list(dict.fromkeys(r["property"] for r in out))
     return sorted(out, key=lambda r: order.index(r["property"]))  # stable: each property's rows together
 
@@ -220,23 +223,49 @@ def claims(cols: list[dict]) -> list[str]:
     ]
 
 
+def _num(row: dict | None, key: str, fmt: str, unit: str = "") -> str:
+    """A figure of a results row, '–' where the file has no such row or column (an older file)."""
+    value = (row or {}).get(key)
+    if value in (None, "") or value != value or str(value).lower() == "nan":
+        return "–"
+    return format(float(value), fmt) + unit
+
+
 def inverse_block(root: Path) -> str:
     rows = inverse_rows(root)
     lines = ["```bash", INVERSE["command"], "```", "",
-             f"Scale: {rows[0]['scale']}. \"All\" is the shipped model given one target, \"None\" the same model "
-             "given no target, scored against the same targets (a control for how much of the score is "
-             "conditioning). MAE / RMSE / MAPE, the slope of achieved against target (1 = follows the target, "
-             "0 = ignores it) and the mean achieved value:", "",
-             "| property (target range) | model | n_s | MAE | RMSE | MAPE | slope | mean achieved |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+             f"Scale: {rows[0]['scale']}. \"All\" is the shipped model given one target; the control is the same "
+             "model given no target and \"data\" the held-out structures' own values, both scored against the same "
+             "targets (how much of a score a model that ignores its target gets). MAE / RMSE / MAPE, the slope of "
+             "achieved against target (1 = follows the target, 0 = ignores it) and the mean achieved value; "
+             "'–' where a results file predates a column:", "",
+             "| property (sweep, target range) | model | n_s | MAE | RMSE | MAPE | slope | control MAE / RMSE / MAPE | "
+             "data MAPE | mean achieved |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in (r for r in rows if r["model"] not in ("None", "Data")):
         name, unit = PROPERTIES.get(r["property"], (r["property"], ""))
         u = f" {unit}" if unit else ""
-        lines.append(f"| {name} ({float(r['target_low']):.3g}–{float(r['target_high']):.3g}{u}) | {r['label']} | "
-                     f"{r['n_s']} | {float(r['mae']):.3g}{u} | {float(r['rmse']):.3g}{u} | {float(r['mape']):.1f} % | "
-                     f"{float(r['slope']):.2f} | {float(r['mean_achieved']):.3g}{u} |")
+        same = [c for c in rows if (c["file"], c["property"], c["sweep"]) == (r["file"], r["property"], r["sweep"])]
+        ctrl = next((c for c in same if c["model"] == "None" and c["n_s"] == r["n_s"]), None) \
+            if r["model"] == "All" else None
+        data = next((c for c in same if c["model"] == "Data"), None)
+        control = "–" if ctrl is None else " / ".join(
+            [_num(ctrl, "mae", ".3g", u), _num(ctrl, "rmse", ".3g", u), _num(ctrl, "mape", ".1f", " %")])
+        lines.append(f"| {name} ({r['sweep']}, {float(r['target_low']):.3g}–{float(r['target_high']):.3g}{u}) | "
+                     f"{r['label']} | {r['n_s']} | {_num(r, 'mae', '.3g', u)} | {_num(r, 'rmse', '.3g', u)} | "
+                     f"{_num(r, 'mape', '.1f', ' %')} | {_num(r, 'slope', '.2f')} | {control} | "
+                     f"{_num(data, 'mape', '.1f', ' %')} | {_num(r, 'mean_achieved', '.3g', u)} |")
+    goals = [(stem, g) for stem, _ in INVERSE["files"] for g in next(
+        (r["goals"] for r in rows if r["file"] == f"{stem}.csv" and r["goals"]), None) or []]
+    if goals:
+        word = {True: "pass", False: "FAIL", None: "not measured"}
+        lines += ["", "The project's goals for these models, checked on the runs above:", ""]
+        lines += [f"- {word[g['passed']]}: {PROPERTIES.get(g['property'], (g['property'],))[0]}, {g['sweep']} sweep, "
+                  f"{g['steps']} steps, {g['goal']}" + (f": {float(g['value']):.3g}" if g["passed"] is not None else "")
+                  + f" (`{stem}.csv`)" for stem, g in goals]
+    samples = [f"`{s}_samples.csv{ext}`" for s, _ in INVERSE["files"] for ext in ("", ".gz")
+               if (root / "benchmarks" / "results" / f"{s}_samples.csv{ext}").exists()]
     lines += ["", "Results files: " + "; ".join(f"`benchmarks/results/{s}.csv`" for s, _ in INVERSE["files"])
-              + " (per structure: `inverse_a-SiO2_samples.csv`)."]
+              + (f" (per structure: {', '.join(samples)})" if samples else "") + "."]
     return "\n".join(lines)
 
 
@@ -333,9 +362,9 @@ def card_block(root: Path, model: str) -> str:
     if model == INVERSE["model"]:
         g = [r for r in inverse_rows(root) if r["label"] == "All" and r["property"] == "shear_modulus"]
         lines += ["", "Inverse design (BENCHMARKS.md, \"Inverse design: a-SiO2\"), conditioned on the shear modulus "
-                      "alone: " + "; ".join(f"{r['n_s']} steps MAPE {float(r['mape']):.1f} %, slope "
-                                            f"{float(r['slope']):.2f}, mean achieved {float(r['mean_achieved']):.3g} GPa"
-                                            for r in g) + "."]
+                      "alone: " + "; ".join(f"{r['sweep']} range, {r['n_s']} steps MAPE {_num(r, 'mape', '.1f', ' %')}, "
+                                            f"slope {_num(r, 'slope', '.2f')}, mean achieved "
+                                            f"{_num(r, 'mean_achieved', '.3g', ' GPa')}" for r in g) + "."]
     return "\n".join(lines)
 
 

@@ -546,11 +546,15 @@ class Studio(param.Parameterized):
         cancel = pn.widgets.Button(label="Cancel", disabled=task.param.running.rx.not_(), css_classes=["cancel-sweep"])
         cancel.on_click(lambda *_: task.cancel())
         controls = pn.Row(
-            pn.widgets.Select.from_param(sweep.param.prop, label="Property", width=170),
-            pn.widgets.FloatInput.from_param(sweep.param.low, label="First target", width=110),
-            pn.widgets.FloatInput.from_param(sweep.param.high, label="Last target", width=110),
-            pn.widgets.IntInput.from_param(sweep.param.n_targets, label="Targets", width=80),
-            pn.widgets.IntInput.from_param(sweep.param.per_target, label="Structures each", width=110),
+            pn.widgets.Select.from_param(sweep.param.prop, label="Property", width=170, css_classes=["sweep-prop"]),
+            pn.widgets.FloatInput.from_param(sweep.param.low, label="First target", width=110,
+                                             css_classes=["sweep-low"]),
+            pn.widgets.FloatInput.from_param(sweep.param.high, label="Last target", width=110,
+                                             css_classes=["sweep-high"]),
+            pn.widgets.IntInput.from_param(sweep.param.n_targets, label="Targets", width=80,
+                                           css_classes=["sweep-targets"]),
+            pn.widgets.IntInput.from_param(sweep.param.per_target, label="Structures each", width=110,
+                                           css_classes=["sweep-per-target"]),
         )
         status = pn.pane.Markdown(pn.bind(lambda msg, k, n, running: f"{msg} ({k} / {n})" if running else msg,
                                           task.param.message, task.param.step, task.param.total, task.param.running),
@@ -568,8 +572,21 @@ class Studio(param.Parameterized):
             status,
             pn.pane.HoloViews(pn.bind(sweep.plot, sweep.param.points, sweep.param.scores, sweep.param.prop),
                               linked_axes=False, css_classes=["inverse-plot"]),
+            self._inverse_table,
             sizing_mode="stretch_width",
         )
+
+    @param.depends("inverse.points", "inverse.scores")
+    def _inverse_table(self):
+        table = self.inverse.table()
+        if table is None:
+            return pn.pane.Markdown("*The table of targets and achieved values fills after a sweep.*",
+                                    css_classes=["inverse-empty"])
+        scores = ", ".join(f"{k} {v:.3g}" for k, v in self.inverse.scores.items() if v == v)  # NaN: not shown
+        return pn.Column(pn.pane.Markdown(f"All structures: {scores}" if scores else "",
+                                          css_classes=["inverse-scores"]),
+                         pn.pane.DataFrame(table, index=False, sizing_mode="stretch_width",
+                                           css_classes=["inverse-table"]), sizing_mode="stretch_width")
 
     def panel(self) -> pn.viewable.Viewable:
         """The whole studio as one Panel layout."""

@@ -203,10 +203,12 @@ class CoreBackend:
         return measure_property(name, atoms)
 
     def inverse_errors(self, targets, achieved) -> dict:
-        """MAE and MAPE (%) of achieved vs target values (`core.metrics`, paper App. B.7)."""
-        from core.metrics import mae, mape
+        """MAE, RMSE, MAPE (%) and slope of achieved vs target values (`core.metrics`, paper App. B.7);
+        the slope is NaN with one target."""
+        from core.metrics import inverse_errors
 
-        return {"MAE": mae(targets, achieved), "MAPE %": mape(targets, achieved)}
+        e = inverse_errors(targets, achieved)
+        return {"MAE": e["mae"], "RMSE": e["rmse"], "MAPE %": e["mape"], "slope": e["slope"]}
 
     def shear_modulus(self, atoms) -> float:
         """Shear modulus in GPa by LAMMPS (slow: seconds to minutes)."""

@@ -4,6 +4,8 @@ The sweep asks for `n_targets` evenly spaced targets of one conditioning propert
 `per_target` structures at each (the sidebar's steps, cell and seed) and measures the property
 on every structure in the background (paper, Sec. 5.5 and App. B.7). Points on the identity
 line are hits; the shaded band is the training data's range, outside it the model extrapolates.
+The table gives each target's structures, how many could be measured and what they achieved;
+the scores (MAE, RMSE, MAPE, slope of achieved against target) come from `core.metrics`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class InverseSweep(param.Parameterized):
     per_target = param.Integer(default=2, bounds=(1, MAX_PER_TARGET), allow_None=True,
                                doc="Structures generated at each target")
     points = param.DataFrame(default=None, allow_None=True, doc="One row per structure: target, achieved")
-    scores = param.Dict(default={}, doc="MAE and MAPE (%) of the last sweep")
+    scores = param.Dict(default={}, doc="MAE, RMSE, MAPE (%) and slope of the last sweep")
     training = param.Tuple(default=(math.nan, math.nan), length=2, doc="Training range of the property")
 
     def set_targets(self, targets) -> None:
@@ -51,6 +53,18 @@ class InverseSweep(param.Parameterized):
 
     def clear(self) -> None:
         self.param.update(points=None, scores={})
+
+    def table(self) -> pd.DataFrame | None:
+        """One row per target: structures, how many were measured, mean and spread of what they achieved."""
+        if self.points is None:
+            return None
+        name = self.prop or "property"
+        groups = self.points.groupby("target", sort=True)["achieved"]
+        return pd.DataFrame({f"target {name}": list(groups.groups),
+                             "structures": groups.size().to_numpy(),
+                             "measured": groups.count().to_numpy(),
+                             "mean achieved": groups.mean().round(4).to_numpy(),
+                             "std": groups.std(ddof=0).round(4).to_numpy()})
 
     def targets(self) -> np.ndarray:
         return np.linspace(float(self.low), float(self.high), int(self.n_targets))
@@ -86,7 +100,7 @@ class InverseSweep(param.Parameterized):
                 color=GEN_COLOR, size=8, alpha=0.8))
         title = f"Inverse design: {name}"
         if self.scores:
-            title += "  " + ", ".join(f"{k} {v:.3g}" for k, v in self.scores.items())
+            title += "  " + ", ".join(f"{k} {v:.3g}" for k, v in self.scores.items() if k != "RMSE")  # table has all
         elif pts is None:
             title += ": run a sweep to see it"
         return hv.Overlay(layers).opts(title=title, width=PLOT_WIDTH + 140, height=360, show_grid=True,

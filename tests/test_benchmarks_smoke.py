@@ -9,6 +9,7 @@ package: each is loaded from its file (it imports only `core` and libraries).
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 import shutil
@@ -154,32 +155,70 @@ def test_structure_benchmark_names_what_exists_when_nothing_to_run(si, tmp_path)
                         "--out-dir", str(tmp_path), "--quiet", "--no-plot"])
 
 
-def test_inverse_design_all_properties_one_at_a_time(sio2, tmp_path):
+def test_inverse_design_sweeps_scores_controls_and_data(sio2, tmp_path):
+    """Both sweeps of both properties, 1 step, 2 targets x 2 structures; every structure made and measured once."""
     out = tmp_path / "out"
     res = inverse_design.main(["--checkpoint", str(sio2), "--target-checkpoint", f"shear_modulus={sio2}",
-                               "--steps", "1,2", "--n", "2", "--cell", "training", "--relax-steps", "2",
-                               "--range", "shear_modulus=10:50", "--grid-power", "2",
+                               "--data", str(sio2.parent / "data"), "--steps", "1", "--n", "2", "--targets", "2",
+                               "--relax-steps", "2", "--range", "shear_modulus=10:50", "--grid-power", "2",
                                "--out-dir", str(out), "--quiet", "--tag", "tiny"])
     rows = _csv(out / "inverse_a-SiO2_tiny.csv")
-    keys = [(r["model"], r["property"], r["n_s"]) for r in rows]
-    assert keys == [("All", "shear_modulus", "1"), ("All", "shear_modulus", "2"),
-                    ("All", "ring_size_mean", "1"), ("All", "ring_size_mean", "2"),
-                    ("None", "shear_modulus", "1"), ("None", "shear_modulus", "2"),
-                    ("None", "ring_size_mean", "1"), ("None", "ring_size_mean", "2"),
-                    ("Target", "shear_modulus", "1"), ("Target", "shear_modulus", "2")]
+    keys = [(r["model"], r["property"], r["sweep"]) for r in rows]
+    assert keys == [("All", "shear_modulus", "training"), ("None", "shear_modulus", "training"),
+                    ("Data", "shear_modulus", "training"),
+                    ("All", "shear_modulus", "paper"), ("None", "shear_modulus", "paper"),
+                    ("Data", "shear_modulus", "paper"),
+                    ("All", "ring_size_mean", "training"), ("None", "ring_size_mean", "training"),
+                    ("Data", "ring_size_mean", "training"),
+                    ("All", "ring_size_mean", "paper"), ("None", "ring_size_mean", "paper"),
+                    ("Data", "ring_size_mean", "paper"),
+                    ("Target", "shear_modulus", "training"), ("Target", "shear_modulus", "paper")]
     for r in rows:
-        assert int(r["n"]) + int(r["n_missing"]) == 2
+        assert int(r["n"]) + int(r["n_missing"]) == 4  # 2 targets x 2 structures (controls and data: all pairs)
         if int(r["n"]):
             assert all(math.isfinite(float(r[k])) for k in ("mae", "rmse", "mape")), r
-        assert math.isfinite(float(r["seconds_generate_per_structure"]))
-    samples = _csv(out / "inverse_a-SiO2_tiny_samples.csv")
-    assert len(samples) == 20
-    g = [s for s in samples if s["property"] == "shear_modulus" and s["model"] == "All" and s["n_s"] == "1"]
-    assert [float(s["target"]) for s in g] == [10.0, 50.0]  # the paper's sweep, 2 points
-    assert sum(int(r["n"]) for r in rows) > 0, "no property could be computed on any structure"
-    assert "2 structures per (model, property, n_s)" in res["table"]
+        if r["property"] == "shear_modulus" and r["model"] in ("All", "Target"):  # every G measured: a slope
+            assert int(r["n"]) == 4 and math.isfinite(float(r["slope"])), r
+    by = {(r["model"], r["property"], r["sweep"]): r for r in rows}
+    stats = json.loads((sio2 / "config.json").read_text())["property_stats"]["shear_modulus"]
+    assert (float(by["All", "shear_modulus", "training"]["target_low"]),
+            float(by["All", "shear_modulus", "training"]["target_high"])) == (stats["min"], stats["max"])
+    # data: the one held-out structure (G 35 GPa) against targets 10 and 50: MAE (25 + 15) / 2
+    data = by["Data", "shear_modulus", "paper"]
+    assert float(data["mae"]) == pytest.approx(20.0) and data["slope"] == "nan" and data["n_s"] == ""
+    assert by["None", "shear_modulus", "paper"]["slope"] == "nan"  # ignores the target by construction
+    # the control's structures are shared by both sweeps: same achieved values, scored against other targets
+    assert by["None", "ring_size_mean", "training"]["mean_achieved"] == by["None", "ring_size_mean", "paper"][
+        "mean_achieved"]
+    with gzip.open(out / "inverse_a-SiO2_tiny_samples.csv.gz", "rt") as fh:
+        samples = list(csv.DictReader(fh))
+    # one line per structure and property: All 8 + 8, Target 8, control 2 structures x 2 properties, data 2 x 2
+    assert len(samples) == 32
+    g = sorted(float(s["target"]) for s in samples if s["property"] == "shear_modulus" and s["model"] == "All")
+    assert g == [10.0] * 2 + [stats["min"]] * 2 + [stats["max"]] * 2 + [50.0] * 2  # paper 10, 50; training
+    assert sum(int(r["n"]) for r in rows if r["model"] == "All") > 0, "no property could be computed"
+    assert "2 structures per target, 2 targets per sweep" in res["table"]
     assert "sampling grid t_k = (1 - k/n_s)^2" in res["table"]
-    assert json.loads((out / "inverse_a-SiO2_tiny.json").read_text())["summary"]["grid_power"] == 2.0
+    assert "n/a  shear_modulus, training sweep, 10 steps: slope >= 0.5: not measured" in res["table"]
+    summary = json.loads((out / "inverse_a-SiO2_tiny.json").read_text())["summary"]
+    assert summary["grid_power"] == 2.0 and summary["command"].startswith("benchmarks/inverse_design.py --checkpoint")
+    assert (out / "inverse_a-SiO2_tiny.png").stat().st_size > 10_000
+
+
+def test_inverse_design_goals_are_checked_against_the_stated_targets():
+    def row(model, prop, mape, slope=math.nan, sweep="training"):
+        return {"model": model, "property": prop, "sweep": sweep, "n_s": 10, "mape": mape, "slope": slope}
+
+    plan = [{"property": "shear_modulus", "sweep": "training"}, {"property": "ring_size_mean", "sweep": "paper"}]
+    rows = [row("All", "shear_modulus", 14.0, 0.6), row("None", "shear_modulus", 30.0),
+            row("All", "ring_size_mean", 4.5, sweep="paper"), row("None", "ring_size_mean", 9.0, sweep="paper")]
+    checks = inverse_design.goals(rows, plan)
+    assert [(c["goal"], c["passed"]) for c in checks] == [
+        ("slope >= 0.5", True), ("MAPE <= 15 %", True), ("MAPE below 0.5 x the control's MAPE (15 %)", True),
+        ("MAPE <= 4 %", False), ("MAPE below the control's MAPE (9 %)", True)]  # no slope goal for rings
+    rows[0]["mape"] = 16.0
+    assert [c["passed"] for c in inverse_design.goals(rows, plan)[:3]] == [True, False, False]
+    assert inverse_design.goal_lines(checks)[3] == "FAIL ring_size_mean, paper sweep, 10 steps: MAPE <= 4 %: 4.5"
 
 
 def test_results_go_outside_the_repository_unless_asked(tmp_path, monkeypatch):
@@ -208,24 +247,31 @@ def test_acceptance_script_refuses_a_bad_benchmark_figure(capsys):
     assert (shipped / "acceptance.json").read_text() == before
 
 
-def test_inverse_design_sweeps_the_training_range_by_default():
-    stats = {"shear_modulus": {"mean": 25.0, "std": 4.0, "min": 18.1, "max": 31.9}}
-    ranges = inverse_design.target_ranges(["shear_modulus", "ring_size_mean"], ["ring_size_mean=4.5:5.5"], stats)
-    assert ranges == {"shear_modulus": (18.1, 31.9), "ring_size_mean": (4.5, 5.5)}
-    assert inverse_design.target_ranges(["ring_size_mean"], [], {}) == {"ring_size_mean": (4.0, 6.0)}  # paper's
-    with pytest.raises(UserError, match="no target range for li_concentration"):
-        inverse_design.target_ranges(["li_concentration"], [], {})
+def test_inverse_design_sweeps_the_training_range_and_the_papers():
+    stats = {"shear_modulus": {"mean": 25.0, "std": 4.0, "min": 18.0, "max": 32.0}}
+    args = inverse_design.parse_args(["--targets", "3", "--range", "ring_size_mean=4.5:5.5"])
+    plan, notes = inverse_design.sweeps(["shear_modulus", "ring_size_mean"], args, stats, {})
+    assert [(s["property"], s["sweep"], s["targets"]) for s in plan] == [
+        ("shear_modulus", "training", [18.0, 25.0, 32.0]), ("shear_modulus", "paper", [10.0, 30.0, 50.0]),
+        ("ring_size_mean", "paper", [4.5, 5.0, 5.5])]
+    assert notes == ["no training range recorded for ring_size_mean"]
+    quantiles = inverse_design.parse_args(["--sweep", "training", "--targets", "3", "--training-targets", "quantiles"])
+    plan, _ = inverse_design.sweeps(["shear_modulus"], quantiles, stats, {"shear_modulus": np.arange(101.0)})
+    assert plan[0]["targets"] == pytest.approx([5.0, 50.0, 95.0])
+    meg = inverse_design.paper_sweeps("MEG", [])
+    assert meg["young_modulus"] == (20.0, 160.0, {"li_concentration": 0.15})  # the paper's MEG sweep gives Li too
+    with pytest.raises(UserError, match="nothing to sweep: no paper sweep for li_concentration"):
+        inverse_design.sweeps(["li_concentration"], inverse_design.parse_args(["--sweep", "paper"]), {}, {})
 
 
 def test_inverse_design_slope_separates_conditioning_from_ignoring_the_target():
-    from core.metrics import inverse_errors
-
     targets = np.linspace(20, 30, 5)
-    follows = inverse_design.errors(inverse_errors, targets, list(targets + 1.0))
-    ignores = inverse_design.errors(inverse_errors, targets, [25.0] * 5)
+    follows = inverse_design.score(targets, list(targets + 1.0), ignores_target=False)
+    ignores = inverse_design.score(targets, [25.0] * 5, ignores_target=False)
     assert follows["slope"] == pytest.approx(1.0) and follows["mae"] == pytest.approx(1.0)
     assert ignores["slope"] == pytest.approx(0.0, abs=1e-12)
     assert ignores["mape"] < 15  # a low MAPE alone does not show that the target was used
+    assert math.isnan(inverse_design.score(targets, [25.0] * 5, ignores_target=True)["slope"])
 
 
 def test_inverse_design_without_checkpoint_says_so(tmp_path, monkeypatch):

@@ -254,6 +254,17 @@ def test_inverse_metrics_closed_form():
     assert mape(-4.0, [-3.0]) == pytest.approx(25.0)
 
 
+def test_inverse_slope_closed_form():
+    from core.metrics import slope
+
+    assert slope([10.0, 20.0, 30.0], [12.0, 17.0, 22.0]) == pytest.approx(0.5)  # achieved = 7 + t / 2
+    assert slope([10.0, 20.0, np.nan, 30.0], [5.0, 5.0, 1.0, 5.0]) == pytest.approx(0.0)  # target ignored
+    assert inverse_errors([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])["slope"] == pytest.approx(2.0)
+    assert np.isnan(inverse_errors(5.0, [4.0, 6.0])["slope"])  # one target: no slope
+    with pytest.raises(MetricInputError, match="two distinct targets"):
+        slope([3.0, 3.0], [1.0, 2.0])
+
+
 def test_inverse_metrics_nan_handling():
     target, achieved = [10.0, 20.0, 40.0, 5.0], [11.0, 18.0, 44.0, np.nan]
     assert mae(target, achieved) == pytest.approx(7 / 3)  # the failed sample is left out

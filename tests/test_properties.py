@@ -133,3 +133,17 @@ def test_li_concentration_excludes_ghosts():
     assert li_concentration(with_ghosts(atoms, 4)) == pytest.approx(2 / 6)
     with pytest.raises(ValueError):
         li_concentration(Atoms(numbers=[0, 0], cell=[5, 5, 5]))
+
+
+def test_measure_property_by_name_passes_relaxation_options_to_moduli_only(monkeypatch):
+    from core.errors import UserError
+    from core.properties import registry
+
+    atoms = Atoms("Li2Si2O4", positions=np.arange(24.0).reshape(8, 3), cell=[10.0] * 3, pbc=True)
+    assert registry.measure_property("li_concentration", atoms, fmax=0.01, steps=3) == pytest.approx(0.25)
+    seen = {}
+    monkeypatch.setitem(registry.PROPERTIES, "shear_modulus", lambda a, **kw: seen.update(kw) or 30.0)
+    assert registry.measure_property("shear_modulus", atoms, fmax=0.01, steps=3) == 30.0
+    assert seen == {"fmax": 0.01, "steps": 3}
+    with pytest.raises(UserError, match="no function measures property 'density'"):
+        registry.measure_property("density", atoms)

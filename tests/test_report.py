@@ -114,3 +114,31 @@ def test_bond_network_columns_show_where_recorded_and_a_dash_where_not(tree):
     assert "| AMShortcut | 1 | 37.0 | 80.0 | 0.0125 | 50.0 | 1.95 | 2.1 | 75.0 |" in text
     assert "| AMShortcut | 5 | – | – | – | – | – | – | – |" in text  # an older row: not measured
     assert report.main(["--root", str(tree), "--check"]) == 0
+
+
+def test_inverse_table_shows_sweeps_controls_data_and_goals_and_dashes_for_older_files(tree):
+    """A results file of the sweep benchmark (control and data rows, goals) beside older ones."""
+    results = tree / "benchmarks" / "results"
+    step = json.loads((tree / "assets" / "checkpoints" / "a-SiO2" / "shortcut" / "config.json").read_text())
+    step = step["training"]["step"]
+    common = dict(property="shear_modulus", sweep="paper", target_low=10.0, target_high=50.0, n="160", n_missing="0")
+    rows = [dict(model="All", n_s="10", mae=4.0, rmse=5.0, mape=12.5, slope=0.61, mean_achieved=29.0, **common),
+            dict(model="None", n_s="10", mae=9.0, rmse=11.0, mape=30.0, slope="nan", mean_achieved=24.0, **common),
+            dict(model="Data", n_s="", mae=8.5, rmse=10.0, mape=28.25, slope="nan", mean_achieved=25.1, **common)]
+    with open(results / "inverse_a-SiO2.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    goal = {"property": "shear_modulus", "sweep": "paper", "steps": 10, "goal": "MAPE <= 15 %", "value": 12.5,
+            "passed": True}
+    summary = {"scale": "32 structures per target", "goals": [goal],
+               "checkpoints": [{"model": m, "training_step": step} for m in ("All", "None")]}
+    (results / "inverse_a-SiO2.json").write_text(json.dumps({"summary": summary, "rows": rows}))
+    report.main(["--root", str(tree)])
+    text = (tree / "BENCHMARKS.md").read_text()
+    assert ("| shear modulus G (paper, 10–50 GPa) | All | 10 | 4 GPa | 5 GPa | 12.5 % | 0.61 | "
+            "9 GPa / 11 GPa / 30.0 % | 28.2 % | 29 GPa |") in text
+    assert "| All, guidance w = 2 | 10 | 11.3 GPa | 12.5 GPa | 38.9 % | 0.34 | – | – | 16.2 GPa |" in text  # older
+    assert "- pass: shear modulus G, paper sweep, 10 steps, MAPE <= 15 %: 12.5 (`inverse_a-SiO2.csv`)" in text
+    assert "| None |" not in text and "| Data |" not in text  # folded into the control and data columns
+    assert report.main(["--root", str(tree), "--check"]) == 0

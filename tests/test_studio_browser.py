@@ -255,3 +255,77 @@ def test_system_switch_leaves_no_stale_results(server, browser):
     page.screenshot(path=str(ARTIFACTS / "studio_system_switch.png"), full_page=True)
     page.close()
     assert external == [], f"requests left 127.0.0.1 or JavaScript failed: {external}"
+
+
+@pytest.fixture(scope="module")
+def li_server(tmp_path_factory):
+    """`panel serve studio` with an untrained tiny checkpoint of a Li–Si–O glass ("MEG") conditioned on
+    the Li concentration, a property core measures instantly on any structure; yields the page URL."""
+    assets = make_assets(tmp_path_factory.mktemp("studio-li") / "assets", properties={})
+    shutil.rmtree(assets / "checkpoints")
+    make_tiny_checkpoint(assets)
+    shutil.copytree(assets / "data" / "a-Si", assets / "data" / "MEG")  # reference curves for the Generate tab
+    make_tiny_checkpoint(assets, system="MEG", species=(3, 14, 8),
+                         stats={"li_concentration": {"mean": 0.15, "std": 0.05, "min": 0.05, "max": 0.25}})
+    with serve_studio(assets) as url:
+        yield url
+
+
+def _point_pixels(img: np.ndarray) -> int:
+    """Pixels of the generated points (GEN_COLOR at alpha 0.8 over the white or shaded plot area), counted
+    left of the legend and the Bokeh toolbar (whose logo and legend marker are red too)."""
+    area = img[:, : int(0.65 * img.shape[1])]
+    blend = 0.8 * np.array(GEN_RGB) + 0.2 * 255
+    return int((np.abs(area - blend).sum(axis=2) < 60).sum())
+
+
+def _fill(page, css, value):
+    box = page.locator(f"{css} input")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_inverse_tab_sweeps_draws_achieved_vs_target_and_cancels(li_server, browser):
+    """Smallest sweep (2 targets x 1 structure, 1 step): plot points and a table row per target appear;
+    a long sweep stops on Cancel and leaves the tab ready."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    external = []
+    page = _open(browser, li_server, external)
+    page.locator("select").first.select_option("MEG")
+    page.get_by_role("button", name="1", exact=True).click()  # 1 sampling step
+    _fill(page, ".cell-size", 10)
+    _tab(page, "Inverse design")
+    page.get_by_text("fills after a sweep").wait_for(timeout=10_000)
+    plot = page.locator(".inverse-plot").first
+    plot.wait_for(timeout=10_000)
+    page.wait_for_timeout(500)
+    assert _point_pixels(_png(plot.screenshot())) == 0, "points drawn before any sweep"
+    assert page.locator(".sweep-prop select").input_value() == "li_concentration"
+    _fill(page, ".sweep-targets", 2)
+    _fill(page, ".sweep-per-target", 1)
+    page.locator(".run-sweep button").click()
+    page.wait_for_selector(".inverse-table table, .task-error", timeout=60_000)
+    if page.locator(".task-error").count():
+        pytest.fail("the sweep failed in the page: " + page.locator(".task-error").first.inner_text())
+    table = page.locator(".inverse-table table").first
+    assert table.locator("tbody tr").count() == 2
+    text = table.inner_text()
+    assert "target li_concentration" in text and "0.05" in text and "0.25" in text and "mean achieved" in text
+    page.locator(".inverse-scores").get_by_text("MAPE %").wait_for(timeout=10_000)  # and MAE, RMSE, slope
+    page.get_by_text("2 li_concentration targets × 1: done").wait_for(timeout=10_000)
+    page.wait_for_timeout(1000)  # let Bokeh draw the points
+    drawn = _png(plot.screenshot(path=str(ARTIFACTS / "studio_inverse_plot.png")))
+    assert _point_pixels(drawn) > 40, "the achieved-vs-target plot has no points"
+    page.screenshot(path=str(ARTIFACTS / "studio_inverse.png"), full_page=True)
+
+    _fill(page, ".sweep-targets", 9)  # the largest sweep, 250 steps each: cancelled long before its end
+    _fill(page, ".sweep-per-target", 8)
+    page.get_by_role("button", name="250", exact=True).click()
+    page.locator(".run-sweep button").click()
+    page.locator(".sweep-message").get_by_text("Target 1/9").wait_for(timeout=30_000)
+    page.locator(".cancel-sweep button").click()
+    page.locator(".sweep-message").get_by_text("Cancelled").wait_for(timeout=30_000)
+    assert page.locator(".inverse-table table").count() == 0  # the cancelled sweep left no half table
+    assert page.locator(".run-sweep button").is_enabled()
+    page.close()
+    assert external == [], f"requests left 127.0.0.1 or JavaScript failed: {external}"

@@ -581,6 +581,12 @@ def test_inverse_design_sweep_measures_each_structure_in_the_background(assets):
     assert sweep.points["achieved"].tolist() == [11.0, 11.0, 31.0, 31.0, 51.0, 51.0]
     assert sweep.scores["MAE"] == pytest.approx(1.0)
     assert sweep.scores["MAPE %"] == pytest.approx(100 * (1 / 10 + 1 / 30 + 1 / 50) / 3)
+    assert sweep.scores["RMSE"] == pytest.approx(1.0) and sweep.scores["slope"] == pytest.approx(1.0)
+    table = sweep.table()
+    assert table.to_dict("list") == {"target shear_modulus": [10.0, 30.0, 50.0], "structures": [2, 2, 2],
+                                     "measured": [2, 2, 2], "mean achieved": [11.0, 31.0, 51.0],
+                                     "std": [0.0, 0.0, 0.0]}
+    assert "slope 1" in app._inverse_table()[0].object
     plot = sweep.plot()
     assert [type(e).__name__ for e in plot] == ["VSpan", "Curve", "Scatter"]  # training range, identity, points
     assert "MAE 1" in plot.opts.get().kwargs["title"]

@@ -8,7 +8,7 @@ neighbour list per structure, then a single vectorised histogram over all of the
 from core.metrics.adf import adf
 from core.metrics.bonds import coordination, neighbour_pairs
 from core.metrics.checks import close_pairs, composition_ratios, network_checks, network_columns, structure_checks
-from core.metrics.inverse import inverse_errors, mae, mape, rmse
+from core.metrics.inverse import inverse_errors, mae, mape, rmse, slope
 from core.metrics.rdf import rdf
 from core.metrics.rmsd import averaged, curve_rmsd, structure_rmsd
 from core.metrics.structures import MetricInputError, real_atoms
@@ -30,6 +30,7 @@ __all__ = [
     "rdf",
     "real_atoms",
     "rmse",
+    "slope",
     "structure_checks",
     "structure_rmsd",
 ]

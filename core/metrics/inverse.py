@@ -1,4 +1,6 @@
-"""Inverse-design errors between target and achieved property values (paper B.7).
+"""Inverse-design errors between target and achieved property values (paper B.7), and the
+least-squares slope of achieved against target (1 = follows the target, 0 = ignores it: a low
+error alone can come from answering the data mean when the targets sit near it).
 
 Pairs where either value is NaN (e.g. a property calculation that failed) are left out by
 default (`nan="omit"`); `nan="raise"` makes them an error. A scalar target is broadcast
@@ -57,10 +59,23 @@ def mape(target, achieved, nan: str = "omit") -> float:
     return float(100.0 * np.mean(np.abs(y - t) / np.abs(t)))
 
 
+def slope(target, achieved, nan: str = "omit") -> float:
+    """Least-squares slope of achieved on target (property units per property unit); needs at
+    least two distinct targets."""
+    t, y = _paired(target, achieved, nan)
+    if np.ptp(t) == 0:
+        raise MetricInputError("a slope needs at least two distinct targets")
+    dt = t - t.mean()
+    return float(np.dot(dt, y - y.mean()) / np.dot(dt, dt))
+
+
 def inverse_errors(target, achieved) -> dict[str, float]:
-    """MAE, RMSE, MAPE (%) and counts, NaN pairs omitted: {"mae", "rmse", "mape", "n", "n_missing"}."""
+    """MAE, RMSE, MAPE (%), slope and counts, NaN pairs omitted:
+    {"mae", "rmse", "mape", "slope", "n", "n_missing"}; MAPE and slope are NaN where undefined
+    (a target of 0; fewer than two distinct targets)."""
     t, y = _paired(target, achieved, "omit")
     n_all = np.broadcast(np.asarray(target), np.asarray(achieved)).size
     out = {"mae": mae(t, y), "rmse": rmse(t, y), "n": int(t.size), "n_missing": int(n_all - t.size)}
     out["mape"] = mape(t, y) if (t != 0).all() else float("nan")
+    out["slope"] = slope(t, y) if np.ptp(t) > 0 else float("nan")
     return out

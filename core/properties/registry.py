@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from core.errors import UserError
-from core.properties.elastic import shear_modulus
+from core.properties.composition import li_concentration
+from core.properties.elastic import shear_modulus, young_modulus
 from core.properties.rings import ring_size_mean
 
-PROPERTIES = {"shear_modulus": shear_modulus, "ring_size_mean": ring_size_mean}
-"""Property name (as in the datasets and checkpoints) -> function(atoms) -> float: shear modulus in
-GPa (LAMMPS, relaxed, seconds to minutes), mean Si–O ring size in Si atoms per ring (about a second)."""
+PROPERTIES = {"shear_modulus": shear_modulus, "ring_size_mean": ring_size_mean,
+              "young_modulus": young_modulus, "li_concentration": li_concentration}
+"""Property name (as in the datasets and checkpoints) -> function(atoms) -> float: shear and Young's
+modulus in GPa (LAMMPS, relaxed, seconds to minutes), mean Si–O ring size in Si atoms per ring
+(about a second), Li concentration as a fraction of the atoms (instant)."""
+
+RELAXED = frozenset({"shear_modulus", "young_modulus"})
+"""Properties measured on a relaxed structure: they take the relaxation's ``fmax`` (eV/Å) and
+``steps`` (L-BFGS steps) as keyword options."""
 
 
-def measure_property(name: str, atoms) -> float:
-    """The named property of one structure; ``UserError`` for a name no function measures."""
+def measure_property(name: str, atoms, **relax) -> float:
+    """The named property of one structure; ``relax`` options (fmax, steps) reach the properties in
+    ``RELAXED`` only. ``UserError`` for a name no function measures."""
     if name not in PROPERTIES:
         raise UserError(f"no function measures property {name!r}; known: {', '.join(PROPERTIES)}")
-    return float(PROPERTIES[name](atoms))
+    return float(PROPERTIES[name](atoms, **(relax if name in RELAXED else {})))
