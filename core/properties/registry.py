@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from core.errors import UserError
-from core.properties.elastic import shear_modulus
+from core.properties.composition import li_concentration
+from core.properties.elastic import shear_modulus, young_modulus
 from core.properties.rings import ring_size_mean
 
-PROPERTIES = {"shear_modulus": shear_modulus, "ring_size_mean": ring_size_mean}
-"""Property name (as in the datasets and checkpoints) -> function(atoms) -> float: shear modulus in
-GPa (LAMMPS, relaxed, seconds to minutes), mean Si–O ring size in Si atoms per ring (about a second)."""
+PROPERTIES = {"shear_modulus": shear_modulus, "ring_size_mean": ring_size_mean,
+              "youngs_modulus": young_modulus, "li_concentration": li_concentration}
+"""Property name (as in the datasets and checkpoints) -> function(atoms) -> float: shear and Young's
+modulus in GPa (LAMMPS, relaxed, seconds to minutes; MEG oxides by their BMP-shrm protocol), mean
+Si–O ring size in Si atoms per ring (about a second), Li molar concentration in % (instant)."""
 
 
 def measure_property(name: str, atoms) -> float:
