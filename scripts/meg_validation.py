@@ -94,8 +94,10 @@ def markdown(v: dict) -> str:
               row("CPU s: total", v["cpu_total_s"], "{:.0f}"),
               row("melt check: slowest element's D (Å²/ps)", v["melt_diffusivity"], "{:.3f}")]
     lines.append("")
-    lines.append(f"Melt temperature reached (K: glasses): {v['melt_temperature']}; slowest element: "
-                 f"{v['melt_slowest']}; ≈{v['core_hours_per_1000']:.1f} core-hours per 1,000 glasses.")
+    temps = ", ".join(f"{t} K: {n}" for t, n in v["melt_temperature"].items())
+    slow = ", ".join(f"{el} {n}" for el, n in v["melt_slowest"].items())
+    lines.append(f"Glasses per melt temperature reached: {temps}. Slowest element in the melt check: {slow}. "
+                 f"≈{v['core_hours_per_1000']:.1f} core-hours per 1,000 glasses.")
     for cation in CUTOFF:
         key = f"{cation}_O_coordination"
         if key in v:

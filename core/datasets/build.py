@@ -117,7 +117,8 @@ def _worker(system_key: str, recipe, seed: int, unit: int, n_frames: int, out: s
     frames = system.run_unit(recipe, unit_seed(seed, unit), n_frames, on_frame=on_frame)
     for k, atoms in enumerate(frames):
         sid = unit * per_unit + k
-        props = {p: atoms.info[p] for p in (*system.properties, *system.records) if p in atoms.info}
+        props = {p: atoms.info[p] for p in system.properties}
+        props |= {k: atoms.info[k] for k in system.records if k in atoms.info}
         atoms.info.clear()
         atoms.info.update({"id": sid, "split": split_of(sid, seed), **props})
     write_shard(shard_path(Path(out), unit), frames)

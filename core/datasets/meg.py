@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cache
 from itertools import combinations
 
 import numpy as np
@@ -83,18 +84,16 @@ class MEGRecipe:
 
 
 def _fractions(n: int, steps: int, sum_to_one: bool) -> list[tuple[int, ...]]:
-    """All n-tuples of positive integers with sum <= steps (== steps if sum_to_one)."""
+    """All n-tuples of positive integers summing to `steps` (sum_to_one) or to at most `steps`."""
     out = []
-    for cut in combinations(range(1, steps + (0 if sum_to_one else 1)), n - (1 if sum_to_one else 0)):
-        if sum_to_one:
-            bounds = (0, *cut, steps)
-            out.append(tuple(b - a for a, b in zip(bounds, bounds[1:])))
-        else:  # cumulative sums strictly increasing and <= steps
-            bounds = (0, *cut)
-            out.append(tuple(b - a for a, b in zip(bounds, bounds[1:])))
+    top, k = (steps - 1, n - 1) if sum_to_one else (steps, n)
+    for cut in combinations(range(1, top + 1), k):  # increasing partial sums
+        bounds = (0, *cut, steps) if sum_to_one else (0, *cut)
+        out.append(tuple(b - a for a, b in zip(bounds, bounds[1:])))
     return out
 
 
+@cache
 def composition_grid() -> list[dict[str, float]]:
     """Every composition of the grid as cation fractions (sum 1): 7 former mixes x 495
     modifier sets = 3,465 compositions."""
