@@ -55,11 +55,11 @@ from core.errors import UserError
 
 PAPER_SWEEPS = {
     "a-SiO2": {"shear_modulus": (10.0, 50.0), "ring_size_mean": (4.0, 6.0)},
-    "MEG": {"young_modulus": (20.0, 160.0, {"li_concentration": 0.15}), "shear_modulus": (10.0, 70.0)},
+    "MEG": {"youngs_modulus": (20.0, 160.0, {"li_concentration": 15.0}), "shear_modulus": (10.0, 70.0)},
 }
 """The paper's target sweeps per system: property -> (low, high[, properties given beside it])."""
 
-UNITS = {"shear_modulus": "GPa", "young_modulus": "GPa", "ring_size_mean": "Si/ring", "li_concentration": ""}
+UNITS = {"shear_modulus": "GPa", "youngs_modulus": "GPa", "ring_size_mean": "Si/ring", "li_concentration": "%"}
 
 GOALS = {
     "shear_modulus": {"steps": 10, "slope": 0.5, "mape": 15.0, "control": 0.5},

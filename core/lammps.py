@@ -35,10 +35,11 @@ class Lammps:
     """One serial LAMMPS instance holding a periodic box of atoms of the given species.
 
     `species` fixes the LAMMPS type order (type 1 = species[0], ...); `pair` is a list of
-    LAMMPS commands defining the interactions (e.g. from `pair_sw_si()`).
+    LAMMPS commands defining the interactions (e.g. from `pair_sw_si()`); `atom_style`
+    'charge' for potentials with ionic charges (BMP-shrm).
     """
 
-    def __init__(self, atoms: Atoms, species: list[str], pair: list[str]):
+    def __init__(self, atoms: Atoms, species: list[str], pair: list[str], atom_style: str = "atomic"):
         lammps = import_lammps()
         self.species = list(species)
         self.lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
@@ -46,7 +47,7 @@ class Lammps:
         if not np.allclose(cell, np.diag(np.diag(cell)), atol=1e-8):
             raise ValueError("Lammps session supports orthorhombic cells only")
         lx, ly, lz = np.diag(cell)
-        self.cmd("units metal", "atom_style atomic", "boundary p p p", "atom_modify map array sort 0 0")
+        self.cmd("units metal", f"atom_style {atom_style}", "boundary p p p", "atom_modify map array sort 0 0")
         self.cmd(f"region box block 0 {lx} 0 {ly} 0 {lz} units box")
         self.cmd(f"create_box {len(self.species)} box")
         for t, s in enumerate(self.species, start=1):
@@ -107,14 +108,15 @@ class Lammps:
         self.close()
 
 
-def ase_calculator(pair: list[str], species: list[str]):
+def ase_calculator(pair: list[str], species: list[str], atom_style: str = "atomic"):
     """An ASE calculator (LAMMPSlib, kept alive between calls) for the given interactions;
-    `species` fixes the LAMMPS type order as in `Lammps`."""
+    `species` fixes the LAMMPS type order and `atom_style` the per-atom data as in `Lammps`."""
     import_lammps()
     from ase.calculators.lammpslib import LAMMPSlib
 
+    header = ["units metal", f"atom_style {atom_style}", "atom_modify map array sort 0 0"]
     return LAMMPSlib(lmpcmds=pair, atom_types={s: t for t, s in enumerate(species, start=1)},
-                     keep_alive=True, log_file=None)
+                     lammps_header=header, keep_alive=True, log_file=None)
 
 
 def pair_sw_si() -> list[str]:
@@ -125,3 +127,14 @@ def pair_sw_si() -> list[str]:
 def pair_tersoff_sio() -> list[str]:
     """Tersoff Si–O of Munetoh et al., Comp. Mat. Sci. 39, 334 (2007); species ['Si', 'O']."""
     return ["pair_style tersoff", f"pair_coeff * * {POTENTIALS / 'SiO.tersoff'} Si O"]
+
+
+BMP_SPECIES = ["Si", "P", "Al", "Li", "Be", "K", "Ca", "Ti", "Ba", "Zn", "O"]
+"""LAMMPS type order of `BMP-shrm.lammps` (type 1 = Si, ..., 11 = O)."""
+
+
+def pair_bmp_shrm() -> list[str]:
+    """BMP-shrm oxide-glass potential (Bertani, Menziani, Pedone, Phys. Rev. Materials 5,
+    045602 (2021)) for Si, P, Al, Li, Be, K, Ca, Ti, Ba, Zn, O; species `BMP_SPECIES`,
+    atom_style charge. The charges are set per type, so atoms must exist before these commands."""
+    return [f"variable bmp_dir string {POTENTIALS}", f"include {POTENTIALS / 'BMP-shrm.lammps'}"]

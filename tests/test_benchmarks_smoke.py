@@ -259,7 +259,7 @@ def test_inverse_design_sweeps_the_training_range_and_the_papers():
     plan, _ = inverse_design.sweeps(["shear_modulus"], quantiles, stats, {"shear_modulus": np.arange(101.0)})
     assert plan[0]["targets"] == pytest.approx([5.0, 50.0, 95.0])
     meg = inverse_design.paper_sweeps("MEG", [])
-    assert meg["young_modulus"] == (20.0, 160.0, {"li_concentration": 0.15})  # the paper's MEG sweep gives Li too
+    assert meg["youngs_modulus"] == (20.0, 160.0, {"li_concentration": 15.0})  # the paper's MEG sweep gives Li too
     with pytest.raises(UserError, match="nothing to sweep: no paper sweep for li_concentration"):
         inverse_design.sweeps(["li_concentration"], inverse_design.parse_args(["--sweep", "paper"]), {}, {})
 

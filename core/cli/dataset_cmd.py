@@ -1,4 +1,4 @@
-"""`amshortcut dataset build asi|sio2`: make (or continue) an MD dataset directory."""
+"""`amshortcut dataset build asi|sio2|meg`: make (or continue) an MD dataset directory."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ import typer
 from core.cli import app
 from core.errors import UserError
 
-dataset_app = typer.Typer(help="Datasets made by molecular dynamics (LAMMPS): a-Si, a-SiO2.",
+dataset_app = typer.Typer(help="Datasets made by molecular dynamics (LAMMPS): a-Si, a-SiO2, MEG.",
                           no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
 
-SYSTEMS = ("asi", "sio2")
+SYSTEMS = ("asi", "sio2", "meg")
 
 
 @dataset_app.command("build")
 def build_cmd(
     system: str = typer.Argument(..., help="asi (Stillinger–Weber a-Si, 256 atoms) or sio2 "
-                                 "(Tersoff a-SiO2, 80–250 atoms, with shear modulus and ring size)"),
+                                 "(Tersoff a-SiO2, 80–250 atoms, with shear modulus and ring size) or meg (BMP-shrm "
+                                 "oxide glasses of 11 elements, ~250 atoms, with Young's and shear modulus and Li %)"),
     n: int = typer.Option(..., "--n", help="number of structures the directory should hold"),
     out: Path = typer.Option(..., "--out", help="dataset directory (created; resumed if it exists)"),
     seed: int = typer.Option(0, "--seed", help="master seed (unit seeds and the train/val split derive from it)"),
@@ -31,7 +32,7 @@ def build_cmd(
                                   "its workers must see --out"),
     recipe: str = typer.Option(None, "--recipe", help="recipe of the units still to build: asi: trajectory; "
                                "sio2: melt-quench (default, one melt per structure) or quench-series "
-                               "(10 quenches from one melt)"),
+                               "(10 quenches from one melt); meg: melt-quench"),
     reference: bool = typer.Option(True, "--reference/--no-reference",
                                    help="write reference.npz (train RDF/ADF, split-half floor) at the end"),
 ):

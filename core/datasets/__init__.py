@@ -1,9 +1,9 @@
-"""Datasets made here by molecular dynamics (a-Si, a-SiO2): reading, metadata, reference curves.
+"""Datasets made here by molecular dynamics (a-Si, a-SiO2, MEG): reading, metadata, reference curves.
 
 A dataset directory holds `shard-XXXX.extxyz.gz` (see `core.datasets.shards`), `meta.json`
 (recipe, seeds, split rule, property units and train-set statistics) and `reference.npz`
 (averaged train-split RDF/ADF and the split-half RMSD floor). Workflows: `asi.py`,
-`sio2.py`; building and resuming: `build.py` (CLI: `amshortcut dataset build`).
+`sio2.py`, `meg.py`; building and resuming: `build.py` (CLI: `amshortcut dataset build`).
 """
 
 from __future__ import annotations

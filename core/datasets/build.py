@@ -44,13 +44,16 @@ CONNECT_TIMEOUT = "20s"  # to a given Dask scheduler
 @dataclass(frozen=True)
 class System:
     """A dataset kind: its workflow module defines the recipe dataclasses named in `recipes`
-    (each with `frames_per_unit`) and `run_unit(recipe, seed, n_frames, on_frame) -> list[Atoms]`."""
+    (each with `frames_per_unit`) and `run_unit(recipe, seed, n_frames, on_frame) -> list[Atoms]`.
+    `records` names further atoms.info keys the shards keep (e.g. a melt check), which are
+    not conditioning properties."""
 
     name: str
     elements: tuple[str, ...]
     module: str
     recipes: dict  # recipe name -> dataclass name in `module`; the first is the default
     properties: dict  # name -> unit
+    records: tuple[str, ...] = ()
 
     def recipe_class(self, name: str | None = None):
         name = name or next(iter(self.recipes))
@@ -77,6 +80,11 @@ SYSTEMS = {
     "sio2": System("a-SiO2", ("Si", "O"), "core.datasets.sio2",
                    {"melt-quench": "SiO2Recipe", "quench-series": "SiO2QuenchSeriesRecipe"},
                    {"shear_modulus": "GPa", "ring_size_mean": "Si atoms per ring"}),
+    "meg": System("MEG", ("Si", "P", "Al", "Li", "Be", "K", "Ca", "Ti", "Ba", "Zn", "O"), "core.datasets.meg",
+                  {"melt-quench": "MEGRecipe"},
+                  {"youngs_modulus": "GPa", "shear_modulus": "GPa", "li_concentration": "%"},
+                  records=("melt_temperature", "melt_diffusivity", "melt_slowest",
+                           "cpu_melt_s", "cpu_quench_s", "cpu_elastic_s")),
 }
 
 
@@ -110,6 +118,7 @@ def _worker(system_key: str, recipe, seed: int, unit: int, n_frames: int, out: s
     for k, atoms in enumerate(frames):
         sid = unit * per_unit + k
         props = {p: atoms.info[p] for p in system.properties}
+        props |= {k: atoms.info[k] for k in system.records if k in atoms.info}
         atoms.info.clear()
         atoms.info.update({"id": sid, "split": split_of(sid, seed), **props})
     write_shard(shard_path(Path(out), unit), frames)
@@ -182,7 +191,7 @@ def _check_meta(out: Path, system: System, recipe, seed: int) -> dict:
 
 def build(system_key: str, n: int, out, seed: int = 0, workers: int = 1, recipe=None,
           progress: bool = True, scheduler: str | None = None) -> dict:
-    """Generate (or continue) dataset `system_key` ('asi' | 'sio2') in `out` until it holds
+    """Generate (or continue) dataset `system_key` ('asi' | 'sio2' | 'meg') in `out` until it holds
     n structures; returns the final meta dict.
 
     Units still missing run with `recipe` (default: the system's first recipe) on a Dask

@@ -7,8 +7,11 @@ fixed-cell relaxation of the positions, and C[:, j] = (sigma(+delta) - sigma(-de
 (central differences). All moduli in GPa. Ghost atoms (atomic number 0) are removed first.
 
 The default interactions are those that made the shipped data: Stillinger–Weber for pure
-Si (the a-Si set) and the Tersoff Si–O potential of Munetoh et al. (2007) for structures
-with O; any ASE calculator can be passed instead.
+Si (the a-Si set), the Tersoff Si–O potential of Munetoh et al. (2007) for Si–O structures
+and BMP-shrm (Bertani et al. 2021) for the oxide glasses of the MEG set (Si, P, Al, Li, Be,
+K, Ca, Ti, Ba, Zn with O); any ASE calculator can be passed instead. MEG structures are
+relaxed with FIRE (`meg_elastic_moduli`): the three-body term's hard cutoffs make the
+energy surface discontinuous, where line-search methods stall.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.filters import FrechetCellFilter
-from ase.optimize import LBFGS
+from ase.optimize import FIRE, LBFGS
 from ase.units import GPa
 
 FMAX = 0.05  # eV/Å
 MAX_STEPS = 1500
+MEG_FMAX = 0.05  # eV/Å, the paper's tolerance; E moves by ~10 % down to 0.01 (docs/datasets.md)
+MEG_STEPS = 1500
+OPTIMIZERS = {"lbfgs": LBFGS, "fire": FIRE}
+BMP_ELEMENTS = {"Si", "P", "Al", "Li", "Be", "K", "Ca", "Ti", "Ba", "Zn", "O"}
 DELTA = 0.02
 SHEAR = (3, 4, 5)  # Voigt indices yz, xz, xy
 
@@ -40,15 +47,32 @@ def stillinger_weber_si_calculator() -> Calculator:
     return ase_calculator(pair_sw_si(), ["Si"])
 
 
+def bmp_shrm_calculator() -> Calculator:
+    """BMP-shrm oxide glasses (Bertani, Menziani, Pedone, Phys. Rev. Materials 5, 045602
+    (2021)) through LAMMPS, with ionic charges."""
+    from core.lammps import BMP_SPECIES, ase_calculator, pair_bmp_shrm
+
+    return ase_calculator(pair_bmp_shrm(), BMP_SPECIES, atom_style="charge")
+
+
+def is_meg(atoms: Atoms) -> bool:
+    """True for an oxide glass of the MEG chemistry other than pure Si–O (those use Tersoff)."""
+    symbols = set(atoms.get_chemical_symbols()) - {"X"}
+    return "O" in symbols and bool(symbols - {"Si", "O"}) and symbols <= BMP_ELEMENTS
+
+
 def default_calculator(atoms: Atoms) -> Calculator:
     """The potential of the shipped data for this composition: SW for pure Si, Tersoff Si–O
-    when there is oxygen; ValueError for any other element."""
+    for Si and O, BMP-shrm for other MEG oxides; ValueError for any other element."""
     symbols = set(atoms.get_chemical_symbols())
+    if is_meg(atoms):
+        return bmp_shrm_calculator()
     other = symbols - {"Si", "O"}
     if other:
         raise ValueError(
-            f"the default potentials (Stillinger–Weber Si, Tersoff Si–O) have no parameters for "
-            f"{sorted(other)}; pass a calculator for this chemistry"
+            f"the default potentials (Stillinger–Weber Si, Tersoff Si–O, BMP-shrm oxides of "
+            f"{', '.join(sorted(BMP_ELEMENTS))}) have no parameters for {sorted(other - BMP_ELEMENTS) or sorted(other)}; "
+            "pass a calculator for this chemistry"
         )
     return stillinger_weber_si_calculator() if symbols == {"Si"} else tersoff_sio_calculator()
 
@@ -64,8 +88,9 @@ def _prepare(atoms: Atoms, calculator: Calculator | None) -> Atoms:
     return real
 
 
-def relax(atoms: Atoms, variable_cell: bool, fmax: float = FMAX, steps: int = MAX_STEPS) -> bool:
-    """Relax in place with L-BFGS (cell too if variable_cell); True if fmax was reached.
+def relax(atoms: Atoms, variable_cell: bool, fmax: float = FMAX, steps: int = MAX_STEPS,
+          optimizer: str = "lbfgs") -> bool:
+    """Relax in place with L-BFGS or FIRE (cell too if variable_cell); True if fmax was reached.
 
     BLAS runs single-threaded here: the cell filter's 3x3 matrix logarithms and exponentials
     gain nothing from threads, and a threaded BLAS on a busy machine made them 10x slower
@@ -74,7 +99,7 @@ def relax(atoms: Atoms, variable_cell: bool, fmax: float = FMAX, steps: int = MA
 
     target = FrechetCellFilter(atoms) if variable_cell else atoms
     with threadpool_limits(limits=1, user_api="blas"):
-        return bool(LBFGS(target, logfile=None).run(fmax=fmax, steps=steps))
+        return bool(OPTIMIZERS[optimizer](target, logfile=None).run(fmax=fmax, steps=steps))
 
 
 def _strained(atoms: Atoms, j: int, delta: float) -> Atoms:
@@ -90,31 +115,43 @@ def _strained(atoms: Atoms, j: int, delta: float) -> Atoms:
     return s
 
 
-def _stress_columns(atoms: Atoms, columns, delta: float, fmax: float, steps: int) -> np.ndarray:
+def _stress_columns(atoms: Atoms, columns, delta: float, fmax: float, steps: int,
+                    optimizer: str = "lbfgs") -> np.ndarray:
     """dsigma/deps_j (6-vectors, GPa) for the given Voigt columns j, on a relaxed structure."""
     out = np.zeros((6, 6))
     for j in columns:
         sig = []
         for sign in (+1, -1):
             s = _strained(atoms, j, sign * delta)
-            relax(s, variable_cell=False, fmax=fmax, steps=steps)
+            relax(s, variable_cell=False, fmax=fmax, steps=steps, optimizer=optimizer)
             sig.append(s.get_stress(voigt=True))  # ASE order xx yy zz yz xz xy, eV/Å^3
         out[:, j] = (sig[0] - sig[1]) / (2 * delta) / GPa
     return out
 
 
 def elastic_constants(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
-                      fmax: float = FMAX, steps: int = MAX_STEPS) -> np.ndarray:
+                      fmax: float = FMAX, steps: int = MAX_STEPS, optimizer: str = "lbfgs") -> np.ndarray:
     """6x6 Voigt elastic constant matrix (GPa) of the relaxed structure, symmetrised."""
     s = _prepare(atoms, calculator)
-    relax(s, variable_cell=True, fmax=fmax, steps=steps)
-    c = _stress_columns(s, range(6), delta, fmax, steps)
+    relax(s, variable_cell=True, fmax=fmax, steps=steps, optimizer=optimizer)
+    c = _stress_columns(s, range(6), delta, fmax, steps, optimizer)
     return (c + c.T) / 2
+
+
+def meg_elastic_moduli(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
+                       fmax: float = MEG_FMAX, steps: int = MEG_STEPS) -> tuple[float, float]:
+    """(E, G) in GPa of an oxide glass by the MEG protocol: BMP-shrm (default), FIRE
+    relaxations to `fmax`, all six strains; E from `young_modulus_from`, G = (C44 + C55 + C66)/3."""
+    c = elastic_constants(atoms, calculator or bmp_shrm_calculator(), delta, fmax, steps, optimizer="fire")
+    return young_modulus_from(c), float(np.mean([c[j, j] for j in SHEAR]))
 
 
 def shear_modulus(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
                   fmax: float = FMAX, steps: int = MAX_STEPS) -> float:
-    """G = (C44 + C55 + C66) / 3 in GPa; only the three shear strains are applied."""
+    """G = (C44 + C55 + C66) / 3 in GPa; only the three shear strains are applied. MEG
+    oxides (`is_meg`) without a calculator go through `meg_elastic_moduli` (their protocol)."""
+    if calculator is None and is_meg(atoms[atoms.numbers != 0]):
+        return meg_elastic_moduli(atoms)[1]
     s = _prepare(atoms, calculator)
     relax(s, variable_cell=True, fmax=fmax, steps=steps)
     c = _stress_columns(s, SHEAR, delta, fmax, steps)
@@ -131,5 +168,8 @@ def young_modulus_from(c: np.ndarray) -> float:
 
 def young_modulus(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
                   fmax: float = FMAX, steps: int = MAX_STEPS) -> float:
-    """Young's modulus E (GPa) from the elastic constants, see `young_modulus_from`."""
+    """Young's modulus E (GPa) from the elastic constants, see `young_modulus_from`; MEG
+    oxides (`is_meg`) without a calculator go through `meg_elastic_moduli` (their protocol)."""
+    if calculator is None and is_meg(atoms[atoms.numbers != 0]):
+        return meg_elastic_moduli(atoms)[0]
     return young_modulus_from(elastic_constants(atoms, calculator, delta, fmax, steps))

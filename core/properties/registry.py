@@ -8,12 +8,12 @@ from core.properties.elastic import shear_modulus, young_modulus
 from core.properties.rings import ring_size_mean
 
 PROPERTIES = {"shear_modulus": shear_modulus, "ring_size_mean": ring_size_mean,
-              "young_modulus": young_modulus, "li_concentration": li_concentration}
+              "youngs_modulus": young_modulus, "li_concentration": li_concentration}
 """Property name (as in the datasets and checkpoints) -> function(atoms) -> float: shear and Young's
-modulus in GPa (LAMMPS, relaxed, seconds to minutes), mean Si–O ring size in Si atoms per ring
-(about a second), Li concentration as a fraction of the atoms (instant)."""
+modulus in GPa (LAMMPS, relaxed, seconds to minutes; MEG oxides by their BMP-shrm protocol), mean
+Si–O ring size in Si atoms per ring (about a second), Li molar concentration in % (instant)."""
 
-RELAXED = frozenset({"shear_modulus", "young_modulus"})
+RELAXED = frozenset({"shear_modulus", "youngs_modulus"})
 """Properties measured on a relaxed structure: they take the relaxation's ``fmax`` (eV/Å) and
 ``steps`` (L-BFGS steps) as keyword options."""
 
