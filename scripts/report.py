@@ -43,13 +43,12 @@ STRUCTURE = {
     },
     "a-SiO2": {
         "columns": [
-            ("AMShortcut", "a-SiO2/shortcut", "structure_a-SiO2_few-steps", "shortcut"),
-            ("AMShortcut", "a-SiO2/shortcut", "structure_a-SiO2", "fork"),
+            ("AMShortcut", "a-SiO2/shortcut", "structure_a-SiO2", "shortcut"),
             ("Material SDE (the AMShortcut's parent; not shipped)", None, "structure_a-SiO2", "sde"),
         ],
         "command": ".venv/bin/python benchmarks/structure.py --system a-SiO2 --frameworks shortcut,sde \\\n"
                    "    --checkpoint sde=assets/checkpoints/a-SiO2/shortcut/init-sde-step11500 \\\n"
-                   "    --steps 1,5,10,25,100 --n 16 --threads 1",
+                   "    --steps 1,5,10,25,100 --n 32 --threads 1 --out-dir benchmarks/results",
     },
 }
 
