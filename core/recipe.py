@@ -175,6 +175,7 @@ class InitConfig:
     checkpoint: str = ""
     recipe: str = ""
     step: int = 0
+    grow: bool = False  # the source may have fewer layers: the added ones start as the identity
 
 
 @dataclass
@@ -345,6 +346,8 @@ class Recipe:
             raise UserError(f"init (a warm start from a Material SDE) applies to the shortcut framework, "
                             f"not {s.framework}")
         _at_least("init.step", i.step, 0)
+        if i.grow and not (i.checkpoint or i.recipe):
+            raise UserError("init.grow adds layers to a warm start: it needs init.checkpoint or init.recipe")
         dist = self.distillation
         if dist.teacher:
             if s.framework != "shortcut":

@@ -45,7 +45,7 @@ RESUME_MUST_MATCH = ("schedule.framework", "network.width", "network.layers", "n
                      "network.cutoff", "network.property_dim", "network.attention", "network.distance_rbf",
                      "data.path", "data.md_recipe", "data.properties", "schedule.sigma_x_max", "schedule.sigma_x_power",
                      "schedule.sigma_e", "schedule.t_power", "schedule.sc_fraction", "schedule.sc_units",
-                     "schedule.ghost_target", "init.checkpoint", "init.recipe", "init.step",
+                     "schedule.ghost_target", "init.checkpoint", "init.recipe", "init.step", "init.grow",
                      "distillation.teacher", "distillation.teacher_steps", "distillation.maps", "distillation.pairs",
                      "distillation.seed")
 
@@ -93,7 +93,7 @@ def to_state(batch, n_classes, normalise, device):
 WARM_START_SCHEDULE = ("sigma_x_max", "sigma_x_power", "sigma_e")
 
 
-def warm_start(model, framework, species, property_names, source):
+def warm_start(model, framework, species, property_names, source, grow=False):
     """Load a Material SDE checkpoint's network into a fresh AMShortcut ``model`` so that
     u(M_t, t, d) equals the SDE network for every d at the start.
 
@@ -104,7 +104,12 @@ def warm_start(model, framework, species, property_names, source):
     (``AMShortcut.teacher_dt``). An AMShortcut source is copied as it is (a fork: the same
     network continued with other loss settings, e.g. ``sc_units``; the optimiser starts
     afresh). UserError when the source is not an SDE or AMShortcut model of the same size,
-    species, properties and noise schedule."""
+    species, properties and noise schedule.
+
+    ``grow``: the source may have fewer message-passing layers than ``model``; its layers become
+    the first ones and the added layers start as the identity (their node-update and coordinate
+    output weights zero; both updates are residual), so the grown network computes the source's
+    function at the start and training adds depth (the paper's a-Si network has 8 blocks)."""
     from core.checkpoint import load_checkpoint
 
     src = load_checkpoint(source)
@@ -113,7 +118,9 @@ def warm_start(model, framework, species, property_names, source):
         raise UserError(f"{where}: a warm start takes a Material SDE (or AMShortcut) checkpoint into AMShortcut "
                         f"training, not {src.framework.name} into {framework.name}")
     mine, theirs = model.cfg.to_dict(), src.network.cfg.to_dict()
-    for key in sorted(set(mine) - {"use_dt"}):
+    if grow and theirs["layers"] > mine["layers"]:
+        raise UserError(f"{where}: init.grow adds layers; the source has {theirs['layers']}, this model {mine['layers']}")
+    for key in sorted(set(mine) - {"use_dt"} - ({"layers"} if grow else set())):
         if mine[key] != theirs.get(key):
             raise UserError(f"{where}: model {key} is {theirs.get(key)!r} there, {mine[key]!r} here")
     for key in WARM_START_SCHEDULE:
@@ -135,6 +142,10 @@ def warm_start(model, framework, species, property_names, source):
             else:
                 raise UserError(f"{where}: parameter {name} has shape {tuple(value.shape)} there, "
                                 f"{tuple(target.shape)} here")
+        for layer in model.layers[src.network.cfg.layers:]:
+            last_node = layer.node[-1]
+            last_node.weight.zero_(), last_node.bias.zero_()
+            (layer.coord if layer.coord_from_message else layer.coord.out[-1]).weight.zero_()
 
 
 # ----------------------------------------------------------------------------- loop helpers
@@ -183,7 +194,8 @@ class Trainer:
             raise UserError("init.recipe: the parent is trained by core.training.train (or `amshortcut train`), "
                             "which passes its checkpoint as init_from")
         if source and not resume:
-            warm_start(self.model, self.framework, self.species, recipe.data.properties, source)
+            warm_start(self.model, self.framework, self.species, recipe.data.properties, source,
+                       grow=recipe.init.grow)
         self.ema = copy.deepcopy(self.model).eval()
         self.teacher_source = source if recipe.distillation.teacher == "init" else recipe.distillation.teacher
         self.pairs = None  # core.distillation.TeacherPairs, built by run() when distilling

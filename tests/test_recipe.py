@@ -202,6 +202,7 @@ def test_saved_recipe_retrains_the_same_model(tmp_path, one_thread):
     ("[init]\ncheckpoint = \"a\"\nrecipe = \"b\"", "init.checkpoint and init.recipe are alternatives"),
     ("[schedule]\nframework = \"sde\"\n[init]\ncheckpoint = \"a\"", "applies to the shortcut framework, not sde"),
     ("[validation]\nsteps = \"1,10\"", "validation.steps must be a list, got '1,10'"),
+    ("[init]\ngrow = true", "init.grow adds layers to a warm start: it needs init.checkpoint or init.recipe"),
 ])
 def test_bad_recipes_name_the_key(tmp_path, text, message):
     path = tmp_path / "r.toml"

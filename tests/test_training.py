@@ -313,3 +313,23 @@ def test_ddp_two_gloo_processes_stay_in_sync(tmp_path, fast):
     assert sorted(ln for ln in proc.stdout.splitlines() if ln.startswith("CLOSED")) == \
         ["CLOSED 0 False", "CLOSED 1 False"], proc.stdout
     assert (tmp_path / "run" / "weights.pt").is_file()
+
+
+def test_grown_warm_start_computes_the_source_and_then_trains(tmp_path, one_thread):
+    """init.grow: a 2-layer AMShortcut forked into 4 layers gives the same outputs at the start (the
+    added layers are the identity), its added layers get gradients, and a smaller target is refused."""
+    src = Trainer(_config(tmp_path, "optimisation.steps=2"), tmp_path / "src")
+    src.run()
+    fork = f"init.checkpoint='{tmp_path / 'src'}'"
+    grown = Trainer(_config(tmp_path, fork, "init.grow=true", "network.layers=4"), tmp_path / "grown")
+    state = grown._make_batch(0)
+    t, d = torch.full((state.n_structures,), 0.7), torch.full((state.n_structures,), 0.25)
+    want = src.ema(state.pos, state.elem, state.cell, state.batch, t, state.y, d)
+    got = grown.model(state.pos, state.elem, state.cell, state.batch, t, state.y, d)
+    assert len(grown.model.layers) == 4 and all(torch.allclose(g, w, atol=1e-5) for g, w in zip(got, want))
+    (got[0].square().sum() + got[1].square().sum()).backward()
+    assert grown.model.layers[3].node[-1].weight.grad.abs().sum() > 0
+    with pytest.raises(UserError, match="model layers is 2 there, 4 here"):
+        Trainer(_config(tmp_path, fork, "network.layers=4"), tmp_path / "x")
+    with pytest.raises(UserError, match="init.grow adds layers; the source has 2, this model 1"):
+        Trainer(_config(tmp_path, fork, "init.grow=true", "network.layers=1"), tmp_path / "y")
