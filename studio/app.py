@@ -325,7 +325,8 @@ class Studio(param.Parameterized):
                                             t.param.target, t.param.enabled), width=120)
             rows.append(pn.Column(box, pn.Row(value, flag)))
         if not rows:
-            rows.append(pn.pane.Markdown("*This checkpoint has no conditioning properties.*"))
+            rows.append(pn.pane.Markdown("*This checkpoint has no conditioning properties.*" if self.settings.checkpoint
+                                         else "*No trained checkpoint: no properties to condition on.*"))
         return pn.Column(*rows)
 
     @param.depends("results.analysis")

@@ -190,9 +190,9 @@ class GenerationSettings(param.Parameterized):
         """Why Generate is off for a system without a trained checkpoint, and what would turn it on."""
         props = ", ".join(f"{p} ({PROPERTY_UNITS[p]})" if p in PROPERTY_UNITS else p
                           for p in SYSTEM_PROPERTIES.get(self.system, ()))
-        return (f"No trained checkpoint for {self.system}: Generate is off until one is shipped at "
-                f"assets/checkpoints/{self.system}/<framework>/ (config.json + weights.pt)"
-                + (f"; its models condition on {props}" if props else ""))
+        return (f"No trained checkpoint for {self.system}: Generate is off until a model is shipped in "
+                f"assets/checkpoints/{self.system}/ (one folder per framework, e.g. shortcut/, with `config.json` "
+                f"and `weights.pt`)" + (f"; its models condition on {props}" if props else ""))
 
     def warnings(self) -> list[str]:
         """Allowed but noteworthy: targets outside the training data (extrapolation)."""

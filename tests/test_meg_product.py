@@ -122,8 +122,8 @@ def test_studio_without_a_meg_checkpoint_says_so_and_will_not_generate(tmp_path)
     app = Studio(backend=FakeBackend(), assets=make_assets(tmp_path / "assets"), dispatch=direct)
     app.settings.system = "MEG"
     (reason,) = app.settings.errors()
-    assert reason.startswith("No trained checkpoint for MEG: Generate is off until one is shipped at "
-                             "assets/checkpoints/MEG/<framework>/")
+    assert reason.startswith("No trained checkpoint for MEG: Generate is off until a model is shipped in "
+                             "assets/checkpoints/MEG/ (one folder per framework, e.g. shortcut/")
     assert "youngs_modulus (GPa), shear_modulus (GPa), li_concentration (%)" in reason
     assert app.settings.cell_size == 15.5
     (button,) = [b for b in app.controls().select(pn.widgets.Button) if b.label == "Generate"]
