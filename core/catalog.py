@@ -21,8 +21,33 @@ from pathlib import Path
 
 from core.errors import UserError
 
-SYSTEMS = ("a-Si", "a-SiO2")
-"""The material systems this project ships (listed first, in this order)."""
+SYSTEMS = ("a-Si", "a-SiO2", "MEG")
+"""The material systems this project knows (listed first, in this order), whether or not a
+checkpoint of each is shipped: amorphous silicon, amorphous silica and the multi-element oxide
+glasses (docs/datasets.md)."""
+SYSTEM_ELEMENTS = {
+    "a-Si": ("Si",),
+    "a-SiO2": ("Si", "O"),
+    "MEG": ("Si", "P", "Al", "Li", "Be", "K", "Ca", "Ti", "Ba", "Zn", "O"),
+}
+"""Per system: its elements in the dataset's order (MEG: the formers Si and P, the modifiers' cations,
+O; `core.datasets.meg.ELEMENTS`). Formulas are written in this order (`formula`)."""
+PROPERTY_UNITS = {"shear_modulus": "GPa", "youngs_modulus": "GPa", "ring_size_mean": "Si per ring",
+                  "li_concentration": "%"}
+"""Unit of each conditioning property as the datasets store it (`core.properties.PROPERTIES`)."""
+SYSTEM_PROPERTIES = {
+    "a-Si": (),
+    "a-SiO2": ("shear_modulus", "ring_size_mean"),
+    "MEG": ("youngs_modulus", "shear_modulus", "li_concentration"),
+}
+"""Per system: the properties its dataset holds and its models are conditioned on (paper Sec. 5.3):
+a-SiO2 shear modulus and mean ring size; MEG Young's modulus, shear modulus and Li concentration."""
+SYSTEM_CELL = {"MEG": 15.5}
+"""Per system: cubic cell edge (Å) to generate in when the system's glasses differ in size and density,
+so that no single training cell is typical. MEG: the paper samples ~800-atom glasses in 23 Å cubes;
+our glasses hold ~250 atoms at a mean 0.0693 atoms/Å^3 (assets/data/MEG/meta.json), i.e. a 15.3 Å cube,
+rounded to the studio's 0.5 Å grid: 15.5 Å, ≈258 atoms. Other systems start from the checkpoint's
+training cell."""
 FRAMEWORKS = ("shortcut", "sde", "ode")
 """Framework names (also the checkpoint directory names): AMShortcut, Material SDE, Material ODE.
 The one list of them; ``core.frameworks`` maps each to its class."""
@@ -33,10 +58,12 @@ DEFAULT_STEPS = {"shortcut": 5, "sde": 100, "ode": 25}
 models are accurate (benchmarks/structure.py, BENCHMARKS.md). AMShortcut is best at 4-5
 PF-shortcut steps; the Material SDE needs about 100 small steps; the Material ODE is at its
 best from 25 (0.045 RDF RMSD at 25, 0.048 at 100, 16 structures each)."""
-SYSTEM_DEFAULT_STEPS = {"a-SiO2": {"shortcut": 25}}
+SYSTEM_DEFAULT_STEPS = {"a-SiO2": {"shortcut": 25}, "MEG": {"shortcut": 25}}
 """Per-system exceptions to ``DEFAULT_STEPS``. The shipped a-SiO2 AMShortcut is at its best from
 about 25 steps (RDF RMSD 0.54 at 25, 0.75 at 10, 1.10 at 5; BENCHMARKS.md, a-SiO2); at 1–5 steps
-its samples are worse than ~0.15 Å of error on every atom."""
+its samples are worse than ~0.15 Å of error on every atom. MEG starts where a-SiO2 is best, its
+recipe being a-SiO2's (configs/MEG/), until a MEG model is benchmarked; the paper also finds
+property conditioning weaker at one step (Sec. 5.5)."""
 
 
 def assets_root() -> Path:
@@ -135,6 +162,24 @@ def default_steps(framework: str, system: str | None = None) -> int:
     (``SYSTEM_DEFAULT_STEPS``, else ``DEFAULT_STEPS``; 5 if unknown)."""
     name = framework_name(framework)
     return SYSTEM_DEFAULT_STEPS.get(system, {}).get(name, DEFAULT_STEPS.get(name, 5))
+
+
+def default_cell(system: str | None) -> float | None:
+    """The cubic cell edge (Å) to generate ``system`` in when no cell is asked for (`SYSTEM_CELL`),
+    or None: then the checkpoint's training cell."""
+    return SYSTEM_CELL.get(system)
+
+
+def formula(symbols, system: str | None = None) -> str:
+    """Chemical formula with spaces, elements in ``system``'s dataset order (`SYSTEM_ELEMENTS`), any
+    other element after them alphabetically, ghosts ('X') left out: 'Si56 Al18 Ca19 O158'."""
+    order = SYSTEM_ELEMENTS.get(system, ())
+    counts: dict[str, int] = {}
+    for s in symbols:
+        if s != "X":
+            counts[s] = counts.get(s, 0) + 1
+    ranked = sorted(counts, key=lambda s: (order.index(s) if s in order else len(order), s))
+    return " ".join(f"{s}{counts[s]}" for s in ranked)
 
 
 def framework_name(framework: str) -> str:

@@ -15,10 +15,10 @@ import panel as pn
 import param
 
 from studio.backend import CoreBackend
-from studio.catalog import ASSETS, data_dir, discover
+from studio.catalog import ASSETS, data_dir, discover, formula
 from studio.compare import PAPER_PLAN, Comparison, Run, paper_plan, run_label
 from studio.inverse import InverseSweep, sweep_points
-from studio.ngl_view import NGLView, atoms_to_pdb
+from studio.ngl_view import ELEMENT_COLORS, NGLView, atoms_to_pdb
 from studio.plots import PLOT_WIDTH, adf_plot, compare_adf_plot, compare_rdf_plot, coordination_plot, rdf_plot
 from studio.results import Results, analyse, property_rows
 from studio.settings import GenerationSettings
@@ -201,8 +201,8 @@ class Studio(param.Parameterized):
             structures, report = self.backend.relax(structures, system, lambda k, n: progress(
                 k, n, f"Relaxing structure {min(k + 1, n)}/{n} (LAMMPS, {system} potential)…"))
         progress(1, 1, f"Measuring {len(structures)} structures (RDF, ADF, properties)…")
-        analysis = analyse(self.backend, structures, self._reference(system), self._reference_checks(system))
-        table = property_rows(self.backend, structures, request["properties"])
+        analysis = analyse(self.backend, structures, self._reference(system), self._reference_checks(system), system)
+        table = property_rows(self.backend, structures, request["properties"], system)
         return dict(structures=list(structures), analysis=analysis, table=table, notes=notes,
                     device=device, elapsed=elapsed, relax_report=report)
 
@@ -247,7 +247,7 @@ class Studio(param.Parameterized):
 
     def _reference_checks(self, system):
         try:
-            return self.backend.reference_checks(data_dir(system, self.assets))
+            return self.backend.reference_checks(data_dir(system, self.assets), system)
         except FileNotFoundError:
             return None
 
@@ -325,7 +325,8 @@ class Studio(param.Parameterized):
                                             t.param.target, t.param.enabled), width=120)
             rows.append(pn.Column(box, pn.Row(value, flag)))
         if not rows:
-            rows.append(pn.pane.Markdown("*This checkpoint has no conditioning properties.*"))
+            rows.append(pn.pane.Markdown("*This checkpoint has no conditioning properties.*" if self.settings.checkpoint
+                                         else "*No trained checkpoint: no properties to condition on.*"))
         return pn.Column(*rows)
 
     @param.depends("results.analysis")
@@ -336,13 +337,13 @@ class Studio(param.Parameterized):
                                     "after a generation.*", css_classes=["checks"])
         c, ref = a.checks, a.ref_checks
         vs = lambda key, fmt: f" (training {format(ref[key], fmt)})" if key in ref else ""  # noqa: E731
-        potential = "Tersoff Si–O" if "O" in c["rule"] else "Stillinger–Weber"
+        potential = c.get("potential", "classical potential")
         against = f"training: {ref['n']} structures" if "n" in ref else "no training structures to compare"
         lines = [f"**Structure checks** ({c['rule']}; {against})",
                  f"- {c['ideal']}-fold: **{100 * c['ideal_share']:.1f} %**"
                  + (f" (training {100 * ref['ideal_share']:.1f} %)" if "ideal_share" in ref else ""),
                  f"- close pairs per structure: **{c['close_pairs']:.2f}**{vs('close_pairs', '.2f')}"
-                 " (closer than 0.75 × the covalent radii)"]
+                 f" ({c.get('close_rule', 'closer than 0.75 × the covalent radii')})"]
         if "energy" in c:
             state = "relaxed" if self.results.relax_report else "unrelaxed"
             lines.append(f"- energy: **{c['energy']:.3f} eV/atom**{vs('energy', '.3f')}, {potential}, {state}")
@@ -364,7 +365,7 @@ class Studio(param.Parameterized):
         picker = pn.widgets.Select(label="Structure shown", options={}, width=SIDEBAR_WIDTH - 20)
 
         def sync_options(*_):
-            picker.options = {f"{i}: {a.get_chemical_formula(mode='metal')}": i
+            picker.options = {f"{i}: {formula(a.get_chemical_symbols(), self.settings.system)}": i
                               for i, a in enumerate(self.results.structures)}
             picker.value = self.results.selected if self.results.structures else None
 
@@ -396,6 +397,22 @@ class Studio(param.Parameterized):
         return NGLView(pdb=pn.bind(lambda s, i: atoms_to_pdb(self.results.current),
                                    self.results.param.structures, self.results.param.selected),
                        width=VIEW_SIZE[0], height=VIEW_SIZE[1], css_classes=["ngl-panel"])
+
+    @param.depends("results.structures", "results.selected")
+    def _element_legend(self):
+        """The 3D view's colours of the elements in the shown structure (studio.ngl_view.ELEMENT_COLORS)."""
+        atoms = self.results.current
+        if atoms is None:
+            return pn.pane.HTML("", margin=0, css_classes=["element-legend"])
+        symbols = formula(atoms.get_chemical_symbols(), self.settings.system).split()
+        items = []
+        for item in symbols:
+            element = item.rstrip("0123456789")
+            color = ELEMENT_COLORS.get(element, "#909090")
+            items.append(f'<span style="white-space:nowrap"><span style="color:{color};font-size:1.3em">●</span> '
+                         f'{item}</span>')
+        return pn.pane.HTML(" &nbsp; ".join(items), width=VIEW_SIZE[0], margin=(0, 10),
+                            css_classes=["element-legend"])
 
     def _downloads(self):
         def getter(which):
@@ -431,8 +448,10 @@ class Studio(param.Parameterized):
     def controls(self) -> pn.Column:
         """Sidebar: system, framework, properties, steps, size, seed, Generate/Cancel."""
         s = self.settings
-        generate = pn.widgets.Button(label="Generate", color="primary",
-                                     disabled=self.task.param.running, css_classes=["generate"])
+        # off while a generation runs, and for a system without a trained checkpoint (the alert says why)
+        unavailable = pn.bind(lambda running, *_: running or s.checkpoint is None,
+                              self.task.param.running, s.param.system, s.param.framework)
+        generate = pn.widgets.Button(label="Generate", color="primary", disabled=unavailable, css_classes=["generate"])
         generate.on_click(self.generate)
         cancel = pn.widgets.Button(label="Cancel", disabled=self.task.param.running.rx.not_())
         cancel.on_click(self.cancel)
@@ -479,7 +498,7 @@ class Studio(param.Parameterized):
         )
         return pn.Column(
             self._run_info,
-            pn.Row(pn.Column(self._structure_picker(), self._view3d()), plots),
+            pn.Row(pn.Column(self._structure_picker(), self._view3d(), self._element_legend), plots),
             pn.Row(pn.pane.HoloViews(pn.bind(coordination_plot, self.results.param.analysis), width=PLOT_WIDTH,
                                      height=270, linked_axes=False, css_classes=["coordination-plot"]), self._checks_text),
             self._relax_text,

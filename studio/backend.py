@@ -24,6 +24,9 @@ _REFERENCE_CACHE: dict[tuple, dict] = {}
 _REFERENCE_LOCK = threading.Lock()
 REFERENCE_MAX = 256  # training structures averaged when reference.npz is missing
 CHECKS_MAX = 32  # training structures the structure checks (and 16 of them the energies) are measured on
+CHEAP_PROPERTIES = ("ring_size_mean", "li_concentration")
+"""Properties measured on every generated structure for the table (about a second or less each); the
+moduli take LAMMPS minutes and are measured on request."""
 _CHECKS_CACHE: dict[tuple, dict] = {}
 
 
@@ -128,11 +131,25 @@ class CoreBackend:
                                          "n": len(train)}
             return _REFERENCE_CACHE[key]
 
-    def structure_checks(self, structures) -> dict:
-        """Coordination histogram and close pairs (`core.metrics.structure_checks`)."""
+    def structure_checks(self, structures, system=None) -> dict:
+        """Coordination histogram and close pairs under ``system``'s rules (`core.metrics.structure_checks`)."""
         from core.metrics import structure_checks
 
-        return structure_checks(structures)
+        return structure_checks(structures, system=system)
+
+    def composition_values(self, structures, system) -> tuple[str, list[float]] | None:
+        """(label, one value per structure) of the system's composition rule (a-SiO2 O/Si, MEG Σq/N_O;
+        `core.metrics.composition_values`), or None without one."""
+        from core.metrics import composition_values
+
+        found = composition_values(structures, system)
+        return None if found is None else (found[0], [float(v) for v in found[1]])
+
+    def potential_name(self, system) -> str:
+        """Short name of the classical potential of ``system`` (`core.relax.POTENTIALS`)."""
+        from core.relax import POTENTIALS
+
+        return POTENTIALS[system].name.split(" (")[0].split(",")[0] if system in POTENTIALS else "classical potential"
 
     def energies_per_atom(self, structures) -> list[float]:
         """Potential energies in eV/atom with the composition's classical potential (LAMMPS, single
@@ -141,16 +158,17 @@ class CoreBackend:
 
         return energies_per_atom(structures)
 
-    def reference_checks(self, data_dir: Path) -> dict:
-        """Structure checks and mean energy per atom of up to `CHECKS_MAX` training structures of a
-        dataset's shards, measured once per process; FileNotFoundError without shards."""
+    def reference_checks(self, data_dir: Path, system=None) -> dict:
+        """Structure checks (under ``system``'s rules) and mean energy per atom of up to `CHECKS_MAX`
+        training structures of a dataset's shards, measured once per process; FileNotFoundError
+        without shards."""
         data_dir = Path(data_dir)
         units = _shard_units(data_dir, "no dataset shards")
-        key = (str(data_dir.resolve()), units)
+        key = (str(data_dir.resolve()), units, system)
         with _REFERENCE_LOCK:
             if key not in _CHECKS_CACHE:
                 train = _first_train_structures(data_dir, units, CHECKS_MAX)
-                checks = self.structure_checks(train)
+                checks = self.structure_checks(train, system)
                 checks["energy"] = float(np.mean(self.energies_per_atom(train[:16])))
                 checks["n"] = len(train)
                 _CHECKS_CACHE[key] = checks
@@ -188,13 +206,18 @@ class CoreBackend:
 
         return MaterialSample.from_atoms(atoms).density
 
-    def cheap_properties(self, atoms) -> dict[str, float]:
-        """Properties that take about a second: mean ring size of a Si–O network (`core.properties`)."""
-        if "O" not in set(atoms.get_chemical_symbols()):
-            return {}  # core defines rings on the Si–O network only
-        from core.properties import ring_size_mean
+    def cheap_properties(self, atoms, system=None) -> dict[str, float]:
+        """The system's conditioning properties that take a second or less (`CHEAP_PROPERTIES`, by
+        `core.properties.measure_property`): a-SiO2 mean ring size, MEG Li concentration. Without a
+        system: the ring size of any structure with O (core defines rings on the Si–O network)."""
+        from core.catalog import SYSTEM_PROPERTIES
+        from core.properties import measure_property
 
-        return {"ring_size_mean": float(ring_size_mean(atoms))}
+        if system is None:
+            names = ["ring_size_mean"] if "O" in set(atoms.get_chemical_symbols()) else []
+        else:
+            names = [p for p in SYSTEM_PROPERTIES.get(system, ()) if p in CHEAP_PROPERTIES]
+        return {name: measure_property(name, atoms) for name in names}
 
     def measure_property(self, name: str, atoms) -> float:
         """A conditioning property of one structure, in dataset units (`core.properties.measure_property`)."""

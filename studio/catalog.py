@@ -7,10 +7,12 @@ module only binds it to the studio's names. `ASSETS` is fixed at import from
 
 from __future__ import annotations
 
-from core.catalog import SYSTEMS, CheckpointInfo, PropertyRange, assets_root, data_dir, read_checkpoint_info
+from core.catalog import (PROPERTY_UNITS, SYSTEM_PROPERTIES, SYSTEMS, CheckpointInfo, PropertyRange, assets_root,
+                          data_dir, default_cell, formula, read_checkpoint_info)
 from core.catalog import available_checkpoints as discover
 
 ASSETS = assets_root()
 """Shipped checkpoints and data; `AMSHORTCUT_ASSETS` points the studio at another tree."""
 
-__all__ = ["ASSETS", "SYSTEMS", "CheckpointInfo", "PropertyRange", "data_dir", "discover", "read_checkpoint_info"]
+__all__ = ["ASSETS", "PROPERTY_UNITS", "SYSTEMS", "SYSTEM_PROPERTIES", "CheckpointInfo", "PropertyRange", "data_dir",
+           "default_cell", "discover", "formula", "read_checkpoint_info"]

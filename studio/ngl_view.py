@@ -14,6 +14,14 @@ import param
 from panel.custom import JSComponent
 
 GHOST = 0  # core.material.GHOST; repeated so that drawing never imports the model stack
+ELEMENT_COLORS = {
+    "Si": "#F0C8A0", "O": "#FF0D0D", "P": "#FF8000", "Al": "#BFA6A6", "Li": "#CC80FF", "Be": "#C2FF00",
+    "K": "#8F40D4", "Ca": "#3DFF00", "Ti": "#404040", "Ba": "#00C900", "Zn": "#7D80B0",
+}
+"""Atom colours of the 3D view, fixed for every element the systems hold: Jmol's (CPK-derived) colours
+(O red, Si tan, P orange, Li and K violet, alkaline earths green, Zn blue-grey, Al pink-grey), except Ti,
+dark grey instead of Jmol's light grey #BFC2C7, which was hard to tell from Al in one glass. Other
+elements take NGL's own element colours."""
 
 
 def atoms_to_pdb(atoms) -> str:
@@ -29,9 +37,11 @@ def atoms_to_pdb(atoms) -> str:
 
 
 class NGLView(JSComponent):
-    """NGL viewer of one structure: ball+stick with bonds, colour by element, unit cell."""
+    """NGL viewer of one structure: ball+stick with bonds, colour by element (`ELEMENT_COLORS`), unit cell."""
 
     pdb = param.String(default="", doc="Structure as PDB text (see atoms_to_pdb)")
+    colors = param.Dict(default={s.upper(): c for s, c in ELEMENT_COLORS.items()},
+                        doc="Element (upper case, as NGL reads PDB) -> colour '#RRGGBB'")
     representation = param.Selector(default="ball+stick", objects=["ball+stick", "spacefill", "line"])
     ngl_url = param.String(default="/studio/static/ngl.js", doc="Where the page loads ngl.js from")
     atom_count = param.Integer(default=0, doc="Atoms NGL drew (set by the browser)")
@@ -72,6 +82,13 @@ class NGLView(JSComponent):
         empty.style.display = model.pdb ? "none" : "flex";
       }
 
+      let scheme = null;
+      function colorScheme(NGL) {
+        // ELEMENT_COLORS as an NGL selection scheme ("_SI": element Si); other elements: NGL's own
+        const rules = Object.entries(model.colors).map(([el, c]) => [c, "_" + el]);
+        return NGL.ColormakerRegistry.addSelectionScheme(rules.concat([["element", "*"]]), "studio-elements");
+      }
+
       function draw() {
         showEmpty();
         if (!stage) return;
@@ -79,7 +96,7 @@ class NGLView(JSComponent):
         if (!model.pdb) { box.dataset.natoms = "0"; model.atom_count = 0; return; }
         const blob = new Blob([model.pdb], { type: "text/plain" });
         stage.loadFile(blob, { ext: "pdb", defaultRepresentation: false }).then((comp) => {
-          comp.addRepresentation(model.representation, { colorScheme: "element", multipleBond: "off" });
+          comp.addRepresentation(model.representation, { colorScheme: scheme, multipleBond: "off" });
           comp.addRepresentation("unitcell");
           stage.autoView();
           box.dataset.natoms = String(comp.structure.atomCount);
@@ -89,6 +106,7 @@ class NGLView(JSComponent):
 
       loadNGL(model.ngl_url).then((NGL) => {
         stage = new NGL.Stage(box, { backgroundColor: "white", tooltip: true });
+        scheme = colorScheme(NGL);
         stage.handleResize();
         draw();
       }).catch((err) => { box.textContent = String(err); });

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import param
 
+from studio.catalog import formula
+
 AMU_PER_A3_IN_G_CM3 = 1.66053907  # 1 u/Å^3 = 1.6605 g/cm^3
 
 @dataclass
@@ -38,15 +40,17 @@ class Analysis:
         return out
 
 
-def analyse(backend, structures, reference: dict | None, ref_checks: dict | None = None) -> Analysis:
-    """RDF/ADF of the generated set and RMSD to the reference, structure checks and energy per atom
-    beside the training set's, all computed by `core`."""
+def analyse(backend, structures, reference: dict | None, ref_checks: dict | None = None,
+            system: str | None = None) -> Analysis:
+    """RDF/ADF of the generated set and RMSD to the reference, structure checks (under ``system``'s
+    rules) and energy per atom beside the training set's, all computed by `core`."""
     out = Analysis(ref=reference or {}, ref_checks=ref_checks or {})
     r, g = backend.rdf(structures)
     theta, p = backend.adf(structures)
     out.r, out.rdf, out.theta, out.adf = r, g.mean(axis=0), theta, p.mean(axis=0)
     try:
-        out.checks = dict(backend.structure_checks(structures))
+        out.checks = dict(backend.structure_checks(structures, system))
+        out.checks["potential"] = backend.potential_name(system)
         out.checks["energy"] = float(np.mean(backend.energies_per_atom(structures)))
     except Exception as exc:  # noqa: BLE001 - a failing check must not hide the curves
         out.notes.append(f"Structure checks incomplete: {type(exc).__name__}: {exc}")
@@ -59,15 +63,26 @@ def analyse(backend, structures, reference: dict | None, ref_checks: dict | None
     return out
 
 
-def property_rows(backend, structures, targets: dict[str, float]) -> pd.DataFrame:
-    """One row per structure: atoms, composition, density, cheap properties, conditioning targets."""
+def property_rows(backend, structures, targets: dict[str, float], system: str | None = None) -> pd.DataFrame:
+    """One row per structure: atoms, composition, density, the system's composition check, cheap
+    properties, conditioning targets.
+
+    The composition is the atom counts in the dataset's element order ('Si56 Al18 Ca19 O158',
+    `core.catalog.formula`), not oxide mol %: a generated glass need not be charge-neutral, and
+    oxide shares would hide a surplus or missing O that the counts and the Σq/N_O column show."""
+    try:
+        composition = backend.composition_values(structures, system) if system else None
+    except Exception:  # noqa: BLE001 - e.g. an element without a nominal charge: leave the column out
+        composition = None
     rows = []
     for i, atoms in enumerate(structures):
-        row = {"#": i, "atoms": len(atoms), "composition": atoms.get_chemical_formula(mode="metal"),
+        row = {"#": i, "atoms": len(atoms), "composition": formula(atoms.get_chemical_symbols(), system),
                "density (atoms/Å³)": round(backend.density(atoms), 5),
                "density (g/cm³)": round(float(atoms.get_masses().sum()) / atoms.cell.volume * AMU_PER_A3_IN_G_CM3, 3)}
+        if composition is not None:
+            row[composition[0]] = round(composition[1][i], 4)
         try:
-            row.update({k: round(v, 4) for k, v in backend.cheap_properties(atoms).items()})
+            row.update({k: round(v, 4) for k, v in backend.cheap_properties(atoms, system).items()})
         except Exception as exc:  # noqa: BLE001 - a failing property must not hide the others
             row["note"] = f"property failed: {exc}"
         for name, value in targets.items():

@@ -10,7 +10,7 @@ import param
 from core.catalog import FRAMEWORK_LABELS, default_steps
 from core.errors import UserError
 from core.request import SEED_MAX, check_cell, check_seed, extrapolation_warnings
-from studio.catalog import CheckpointInfo, PropertyRange
+from studio.catalog import PROPERTY_UNITS, SYSTEM_PROPERTIES, SYSTEMS, CheckpointInfo, PropertyRange, default_cell
 
 STEP_CHOICES = [1, 2, 4, 5, 10, 25, 50, 100, 250]
 GRID_CHOICES = {"uniform (paper)": 1.0, "finer near the end, t^2": 2.0, "finest near the end, t^3": 3.0}
@@ -47,10 +47,16 @@ class PropertyTarget(param.Parameterized):
         """True when the target lies outside the training data's range (`core.request`'s rule)."""
         return self.range_known and _finite(self.target) and bool(extrapolation_warnings([self], {self.name: self.target}))
 
+    @property
+    def unit(self) -> str:
+        """The property's unit as the data stores it (`core.catalog.PROPERTY_UNITS`; '' if not listed)."""
+        return PROPERTY_UNITS.get(self.name, "")
+
     def label(self) -> str:
+        """'shear_modulus (training data: 16.94 – 37.95 GPa)': name, the training range and the unit."""
         if not self.range_known:
-            return f"{self.name} (training range unknown)"
-        return f"{self.name} (training data: {self.low:.4g} – {self.high:.4g})"
+            return f"{self.name} ({self.unit + ', ' if self.unit else ''}training range unknown)"
+        return f"{self.name} (training data: {self.low:.4g} – {self.high:.4g}{' ' + self.unit if self.unit else ''})"
 
 
 def training_cell_edge(ckpt: CheckpointInfo | None) -> float | None:
@@ -70,7 +76,7 @@ def training_cell_edge(ckpt: CheckpointInfo | None) -> float | None:
 class GenerationSettings(param.Parameterized):
     """Everything a Generate click sends to `core.sampling.generate`."""
 
-    system = param.Selector(default="a-Si", objects=["a-Si", "a-SiO2"], doc="Material system")
+    system = param.Selector(default="a-Si", objects=list(SYSTEMS), doc="Material system")
     framework = param.Selector(default=None, objects=[], allow_None=True,
                                doc="Generative framework (one per trained checkpoint)")
     # Set to the framework's default (core.catalog.DEFAULT_STEPS) whenever the framework changes:
@@ -91,7 +97,7 @@ class GenerationSettings(param.Parameterized):
     def __init__(self, catalog: dict[str, dict[str, CheckpointInfo]], **params):
         self.catalog = catalog
         super().__init__(**params)
-        self.param.system.objects = list(catalog) or ["a-Si", "a-SiO2"]
+        self.param.system.objects = list(catalog) or list(SYSTEMS)
         if self.system not in self.param.system.objects:
             self.system = self.param.system.objects[0]
         self._on_system()
@@ -109,9 +115,10 @@ class GenerationSettings(param.Parameterized):
         steps = default_steps(self.framework, self.system) if self.framework else None
         if steps in STEP_CHOICES:
             self.steps = steps
-        edge = training_cell_edge(ckpt)
+        # start at the system's generation cell, else where the model was trained; the user may change it
+        edge = default_cell(self.system) or training_cell_edge(ckpt)
         if edge is not None:
-            self.cell_size = edge  # start where the model was trained; the user may change it
+            self.cell_size = edge
         targets = [PropertyTarget.from_range(r) for r in ckpt.properties] if ckpt else []
         for t in targets:
             t.param.watch(self._bump, ["enabled", "target"])
@@ -152,8 +159,7 @@ class GenerationSettings(param.Parameterized):
         """Reasons this request cannot run (empty when it can)."""
         out = []
         if self.checkpoint is None:
-            out.append(f"No trained checkpoint for {self.system}: expected "
-                       f"assets/checkpoints/{self.system}/(framework)/config.json")
+            out.append(self.missing_checkpoint())
         if self.steps not in STEP_CHOICES:
             out.append(f"Steps must be one of {STEP_CHOICES}, got {self.steps!r}")
         if not (_finite(self.n_samples) and 1 <= self.n_samples <= MAX_SAMPLES):
@@ -179,6 +185,14 @@ class GenerationSettings(param.Parameterized):
             elif n * self.n_samples > MAX_ATOMS_TOTAL:
                 out.append(f"{n * self.n_samples} atoms in total exceeds {MAX_ATOMS_TOTAL}: fewer samples or a smaller cell")
         return out
+
+    def missing_checkpoint(self) -> str:
+        """Why Generate is off for a system without a trained checkpoint, and what would turn it on."""
+        props = ", ".join(f"{p} ({PROPERTY_UNITS[p]})" if p in PROPERTY_UNITS else p
+                          for p in SYSTEM_PROPERTIES.get(self.system, ()))
+        return (f"No trained checkpoint for {self.system}: Generate is off until a model is shipped in "
+                f"assets/checkpoints/{self.system}/ (one folder per framework, e.g. shortcut/, with `config.json` "
+                f"and `weights.pt`)" + (f"; its models condition on {props}" if props else ""))
 
     def warnings(self) -> list[str]:
         """Allowed but noteworthy: targets outside the training data (extrapolation)."""

@@ -118,7 +118,7 @@ class FakeBackend:
     def density(self, atoms):
         return len(atoms) / atoms.cell.volume
 
-    def cheap_properties(self, atoms):
+    def cheap_properties(self, atoms, system=None):
         return {"ring_size_mean": 6.0}
 
     def shear_modulus(self, atoms):
@@ -128,9 +128,17 @@ class FakeBackend:
         from core.material import write_structures
         write_structures(path, structures)
 
-    def structure_checks(self, structures):
+    def structure_checks(self, structures, system=None):
         from core.metrics import structure_checks
-        return structure_checks(structures)
+        return structure_checks(structures, system=system)
+
+    def composition_values(self, structures, system):
+        from studio.backend import CoreBackend
+        return CoreBackend().composition_values(structures, system)
+
+    def potential_name(self, system):
+        from studio.backend import CoreBackend
+        return CoreBackend().potential_name(system)
 
     def relax(self, structures, system, progress):
         from core.relax import relax, report_rows
@@ -140,7 +148,7 @@ class FakeBackend:
     def energies_per_atom(self, structures):
         return [-4.0 - 0.01 * len(self.calls)] * len(structures)
 
-    def reference_checks(self, data_dir):
+    def reference_checks(self, data_dir, system=None):
         counts = np.arange(9)
         return {"rule": "Si within 2.85 Å of each Si", "counts": counts, "ideal": 4, "ideal_share": 0.44,
                 "coordination": np.array([0, 0, 0.02, 0.15, 0.44, 0.33, 0.06, 0, 0]), "close_pairs": 0.0,
@@ -153,3 +161,25 @@ class FakeBackend:
     def inverse_errors(self, targets, achieved):
         from studio.backend import CoreBackend
         return CoreBackend().inverse_errors(targets, achieved)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_MEG = ["network.width=16", "network.layers=1", "network.vector_channels=2", "network.cutoff=4.0",
+            "network.property_dim=4", "network.distance_rbf=0", "optimisation.warmup_steps=1",
+            "validation.every=0", "runtime.progress=false", "runtime.device='cpu'", "runtime.bf16=false",
+            "init.recipe=''", "init.step=0", f"data.path={str(ROOT / 'assets' / 'data' / 'MEG')!r}"]
+"""configs/MEG/shortcut.toml shrunk to a 1 x 16 network, trained alone (no parent) on the pilot shards."""
+
+
+def train_tiny_meg(root: Path, steps: int = 3) -> Path:
+    """A real MEG AMShortcut trained for ``steps`` steps by the shipped recipe's path on the repository's
+    MEG shards (11 elements + ghost, the three properties), at ``root/checkpoints/MEG/shortcut``
+    (a training run directory is a checkpoint). Seconds; its samples are noise."""
+    from core.recipe import load_recipe
+    from core.training import train
+
+    out = Path(root) / "checkpoints" / "MEG" / "shortcut"
+    recipe = load_recipe(ROOT / "configs" / "MEG" / "shortcut.toml",
+                         TINY_MEG + [f"optimisation.steps={steps}", f"runtime.checkpoint_every={steps}"])
+    train(recipe, out)
+    return out

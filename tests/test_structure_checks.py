@@ -78,3 +78,37 @@ def test_network_checks_follow_the_system_rules():
     assert (c["O_Si_min"], c["O_Si_max"], c["O_Si_within_share"]) == (2.0, 4.0, 0.5)
     assert [key for key, _, _ in network_columns("a-SiO2")] == list(c)
     assert network_columns("a-SiO2")[2][1] == "pairs < 1.2 Å per atom"
+
+
+def test_meg_rules_first_shells_close_pairs_and_charge_neutrality():
+    """MEG's rules on the pilot glasses (every one charge-neutral by construction, formers four-fold)
+    and on made-up defects: one O removed, one O pressed onto a Si."""
+    from pathlib import Path
+
+    from core.datasets.shards import read_shard
+    from core.metrics import network_checks, network_columns
+    from core.metrics.checks import OXIDE_VALENCES, charge_per_oxygen
+
+    glasses = read_shard(Path(__file__).resolve().parents[1] / "assets" / "data" / "MEG" / "shard-0001.extxyz.gz")
+    c = network_checks(glasses, "MEG")
+    assert [key for key, _, _ in network_columns("MEG")] == list(c)
+    assert (c["Si_4O_share"], c["P_4O_share"], c["Al_4O_share"]) == pytest.approx((0.994, 0.984, 0.926), abs=1e-3)
+    assert c["close_pairs_per_atom"] == 0.0
+    assert (c["charge_per_O_min"], c["charge_per_O_max"], c["charge_per_O_within_share"]) == (0.0, 0.0, 1.0)
+    short = glasses[1].copy()  # Al18 Ca19 Si56 O158: one O fewer leaves +2 over 157 O
+    del short[[k for k, s in enumerate(short.get_chemical_symbols()) if s == "O"][0]]
+    assert charge_per_oxygen([short], dict(OXIDE_VALENCES))[0] == pytest.approx(2 / 157)
+    many = glasses[1].copy()  # eight O fewer: +16 / 150 > 0.05
+    del many[[k for k, s in enumerate(many.get_chemical_symbols()) if s == "O"][:8]]
+    pressed = glasses[1].copy()
+    si, o = pressed.get_chemical_symbols().index("Si"), pressed.get_chemical_symbols().index("O")
+    pressed.positions[o] = pressed.positions[si] + [1.0, 0, 0]
+    d = network_checks([short, many, pressed], "MEG")
+    assert d["charge_per_O_within_share"] == pytest.approx(2 / 3) and d["charge_per_O_max"] == pytest.approx(16 / 150)
+    assert d["close_pair_structure_share"] == pytest.approx(1 / 3)
+    labels = [label for _, label, _ in network_columns("MEG")]
+    assert labels[:3] == ["Si with 4 O within 2.1 Å %", "P with 4 O within 2 Å %", "Al with 4 O within 2.4 Å %"]
+    assert labels[-1] == "|Σq|/N_O ≤ 0.05 %" and labels[3] == "pairs < 1.2 Å per atom"
+    # the studio's headline check follows the system: Si–O within 2.1 Å for MEG, 2.0 Å for a-SiO2
+    assert structure_checks(glasses, system="MEG")["rule"] == "O within 2.1 Å of each Si"
+    assert structure_checks(glasses)["rule"] == "O within 2 Å of each Si"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from studio.screenshot import CHROMIUM, launch_chromium, serve_studio
-from tests.studio_fakes import make_assets, make_tiny_checkpoint
+from tests.studio_fakes import make_assets, make_tiny_checkpoint, train_tiny_meg
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -158,15 +158,20 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
 
 
 def test_missing_checkpoint_is_a_message_not_a_crash(server, browser):
-    """a-SiO2 has no checkpoint here: the page says so and refuses to generate; ngl.js still loads."""
+    """a-SiO2 and MEG have no checkpoint here: the page says so and Generate is off; ngl.js still loads."""
+    from playwright.sync_api import expect
+
     external = []
     page = _open(browser, server, external)
     page.wait_for_function("() => window.NGL !== undefined", timeout=20_000)  # /studio/static/ngl.js
-    page.locator("select").first.select_option("a-SiO2")
-    page.get_by_text("No trained checkpoint for a-SiO2").wait_for(timeout=10_000)
-    page.locator(".generate button").click()
-    page.locator(".task-error").get_by_text("Cannot generate: No trained checkpoint for a-SiO2").wait_for(timeout=10_000)
+    for system in ("a-SiO2", "MEG"):
+        page.locator("select").first.select_option(system)
+        page.get_by_text(f"No trained checkpoint for {system}: Generate is off").wait_for(timeout=10_000)
+        expect(page.locator(".generate button")).to_be_disabled(timeout=10_000)
+    page.get_by_text("its models condition on youngs_modulus (GPa)").wait_for(timeout=10_000)
     page.screenshot(path=str(ARTIFACTS / "studio_no_checkpoint.png"))
+    page.locator("select").first.select_option("a-Si")
+    expect(page.locator(".generate button")).to_be_enabled(timeout=10_000)
     page.close()
     assert external == [], f"requests left 127.0.0.1 or JavaScript failed: {external}"
 
@@ -246,8 +251,8 @@ def test_system_switch_leaves_no_stale_results(server, browser):
     page.get_by_text("No structures yet").wait_for(timeout=10_000)
     page.get_by_text("No structure yet: set the controls").wait_for(timeout=10_000)  # the 3D area's empty state
     assert page.locator(".run-info").count() == 0 and page.get_by_text(": done").count() == 0
+    page.get_by_text("fills after the first generation").wait_for(timeout=10_000)  # the table pane re-rendered
     assert page.locator("table").count() == 0  # no property table left from a-Si
-    assert page.get_by_text("fills after the first generation").count() == 1
     rdf = _png(page.locator(".rdf-plot").first.screenshot())
     assert _gen_color_pixels(rdf) == 0, "the a-Si curve is still drawn"
     _tab(page, "Compare")
@@ -327,5 +332,59 @@ def test_inverse_tab_sweeps_draws_achieved_vs_target_and_cancels(li_server, brow
     page.locator(".sweep-message").get_by_text("Cancelled").wait_for(timeout=30_000)
     assert page.locator(".inverse-table table").count() == 0  # the cancelled sweep left no half table
     assert page.locator(".run-sweep button").is_enabled()
+    page.close()
+    assert external == [], f"requests left 127.0.0.1 or JavaScript failed: {external}"
+
+
+@pytest.fixture(scope="module")
+def meg_server(tmp_path_factory):
+    """`panel serve studio` with a tiny MEG AMShortcut trained for 3 steps on the repository's MEG shards
+    (and those shards as the training reference); yields the page URL."""
+    assets = make_assets(tmp_path_factory.mktemp("studio-meg") / "assets", properties={})
+    shutil.rmtree(assets / "checkpoints")
+    make_tiny_checkpoint(assets)
+    shutil.copytree(ROOT / "assets" / "data" / "MEG", assets / "data" / "MEG")
+    train_tiny_meg(assets)
+    with serve_studio(assets) as url:
+        yield url
+
+
+def _red_pixels(img: np.ndarray) -> int:
+    """Pixels of O atoms (studio.ngl_view.ELEMENT_COLORS: #FF0D0D, shaded by NGL's lighting)."""
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    return int(((r > 150) & (g < 0.35 * r) & (b < 0.35 * r)).sum())
+
+
+def test_meg_generates_one_glass_with_its_composition_and_3d_view(meg_server, browser):
+    """Switch to MEG, generate 1 glass at 1 step: the table shows its composition in the data's element
+    order and its charge balance, the 3D view draws it with O in red, the legend names its elements."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    external = []
+    page = _open(browser, meg_server, external)
+    page.locator("select").first.select_option("MEG")
+    page.get_by_text("li_concentration (training data: 0 – 7.287 %)").wait_for(timeout=10_000)
+    assert page.locator(".cell-size input").input_value() == "15.5"
+    page.get_by_role("button", name="1", exact=True).click()
+    _fill(page, ".n-samples", 1)
+    page.locator(".generate button").click()
+    page.wait_for_selector(".run-info, .task-error", timeout=60_000)
+    if page.locator(".task-error").count():
+        pytest.fail("generation failed in the page: " + page.locator(".task-error").first.inner_text())
+    table = page.locator(".property-table table").first
+    table.wait_for(timeout=20_000)
+    text = table.inner_text()
+    assert "composition" in text and "Σq/N_O" in text and "li_concentration" in text and _table_rows(page) == 1
+    composition = table.locator("tbody tr td").nth(2).inner_text().split()
+    order = ("Si", "P", "Al", "Li", "Be", "K", "Ca", "Ti", "Ba", "Zn", "O")
+    elements = [c.rstrip("0123456789") for c in composition]
+    assert elements == sorted(elements, key=order.index) and "O" in elements
+    page.wait_for_selector(".ngl-view[data-natoms]:not([data-natoms='0'])", timeout=60_000)
+    page.wait_for_timeout(1500)  # let NGL finish its first frames
+    view = _png(page.locator(".ngl-view canvas").first.screenshot(path=str(ARTIFACTS / "studio_meg_ngl_canvas.png")))
+    assert _drawn_fraction(view) > 0.03, "the NGL canvas is blank"
+    assert _red_pixels(view) > 200, "no red O atoms in the 3D view"
+    for item in (composition[0], composition[-1]):  # the legend under the view names the glass's elements
+        page.locator(".element-legend").get_by_text(item).first.wait_for(timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "studio_meg.png"), full_page=True)
     page.close()
     assert external == [], f"requests left 127.0.0.1 or JavaScript failed: {external}"

@@ -427,7 +427,7 @@ def test_property_targets_start_with_four_digits(tmp_path):
     stats = {"shear_modulus": {"mean": 25.089096448390677, "std": 3.08, "min": 16.9402, "max": 37.9496}}
     s = studio(make_assets(tmp_path / "assets", properties=stats)).settings
     assert s.targets[0].target == 25.09
-    assert s.targets[0].label() == "shear_modulus (training data: 16.94 – 37.95)"
+    assert s.targets[0].label() == "shear_modulus (training data: 16.94 – 37.95 GPa)"  # with its unit
 
 
 def test_system_switch_clears_stale_results_and_status(assets):
@@ -650,7 +650,8 @@ def test_relax_toggle_relaxes_through_core_and_shows_before_and_after(assets):
     text = app._relax_text().object
     assert "**Relaxation** of 4 structures" in text and "Stillinger–Weber" in text
     assert "| Si with 4 Si within 2.85 Å % |" in text and "| energy eV/atom |" in text
-    assert "then **relaxed** in" in app._run_info().object and "Stillinger–Weber, relaxed" in app._checks_text().object
+    assert "then **relaxed** in" in app._run_info().object
+    assert "Stillinger–Weber Si, relaxed" in app._checks_text().object
     assert [r.label for r in app.comparison.runs][-2:] == ["AMShortcut · 5 steps", "AMShortcut · 5 steps · relaxed"]
     app.settings.system = "a-SiO2"  # a new system forgets the relaxation with the structures
     assert app.results.relax_report is None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from core.catalog import DEFAULT_STEPS, FRAMEWORK_LABELS, SYSTEM_DEFAULT_STEPS
+from core.catalog import DEFAULT_STEPS, FRAMEWORK_LABELS, SYSTEM_CELL, SYSTEM_DEFAULT_STEPS, SYSTEMS
 from core.cli import app
 from core.errors import UserError
 
@@ -18,8 +18,8 @@ HELP = (
     "Example: amshortcut generate --system a-SiO2 --framework shortcut --steps 1 --n 10 "
     "--cell 18 --property shear_modulus=30 --out gen.extxyz\n\n"
     "With --relax each structure is also relaxed at fixed cell with the system's classical potential "
-    "(LAMMPS; a-Si: Stillinger–Weber, a-SiO2: Tersoff Si–O): --out then holds the relaxed structures, "
-    "<out stem>.unrelaxed<suffix> the model's own, and a table of the structure checks before and after "
+    "(LAMMPS; a-Si: Stillinger–Weber, a-SiO2: Tersoff Si–O, MEG: BMP-shrm): --out then holds the relaxed "
+    "structures, <out stem>.unrelaxed<suffix> the model's own, and a table of the structure checks before and after "
     "(first-shell shares, close pairs, composition, energy per atom) and the seconds is printed."
 )
 
@@ -46,7 +46,7 @@ def _parse_properties(items):
 def generate_command(
     checkpoint: Path = typer.Option(None, help="Checkpoint directory (config.json + weights.pt); "
                                     "overrides --system/--framework."),
-    system: str = typer.Option("a-Si", help="Material system of the shipped checkpoint (a-Si, a-SiO2)."),
+    system: str = typer.Option("a-Si", help=f"Material system of the shipped checkpoint ({', '.join(SYSTEMS)})."),
     framework: str = typer.Option("shortcut", help="Framework of the shipped checkpoint: shortcut | sde | ode."),
     out: Path = typer.Option(..., help="Output file; its name gives the format (.extxyz keeps the targets "
                              "and provenance; any structure format ase writes, e.g. .cif, .traj)."),
@@ -63,7 +63,9 @@ def generate_command(
                                    "paper's; doubles the cost of a step)."),
     n: int = typer.Option(1, help="Number of structures."),
     seed: int = typer.Option(0, help="Random seed, 0 to 2^31-1 (same seed, same structures on one device)."),
-    cell: str = typer.Option("", help="Cell edge in Å (cubic) or 'a,b,c'; default: the first training cell."),
+    cell: str = typer.Option("", help="Cell edge in Å (cubic) or 'a,b,c'; default: the system's generation cell ("
+                             + ", ".join(f"{s} {a:g} Å" for s, a in SYSTEM_CELL.items())
+                             + "; core.catalog.SYSTEM_CELL), else the first training cell."),
     rho_max: float = typer.Option(0.0, help="Atoms/Å^3 incl. ghosts (0 = the model's training value)."),
     prop: list[str] = typer.Option(None, "--property", help="Target property name=value (repeatable)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
@@ -73,7 +75,7 @@ def generate_command(
                                "--out gets the relaxed ones, <out stem>.unrelaxed<suffix> the unrelaxed; prints the "
                                "checks before and after and the seconds."),
 ):
-    from core.catalog import default_steps, property_ranges, shipped_checkpoint
+    from core.catalog import default_cell, default_steps, property_ranges, shipped_checkpoint
     from core.request import as_cell, check_batch_size, check_seed, extrapolation_warnings
     from core.material import check_writable, structure_format
 
@@ -111,6 +113,8 @@ def generate_command(
     model = load_checkpoint(checkpoint if checkpoint is not None else shipped_checkpoint(system, framework))
     if steps is None:
         steps = default_steps(model.framework.name, system if checkpoint is None else None)
+    if cell_value is None and checkpoint is None:
+        cell_value = default_cell(system)
     if cell_value is None:
         cell_value = model.training.get("cell")
         if cell_value is None:

@@ -7,7 +7,8 @@ neighbour list per structure, then a single vectorised histogram over all of the
 
 from core.metrics.adf import adf
 from core.metrics.bonds import coordination, neighbour_pairs
-from core.metrics.checks import close_pairs, composition_ratios, network_checks, network_columns, structure_checks
+from core.metrics.checks import (charge_per_oxygen, close_pairs, composition_ratios, composition_values, network_checks,
+                                 network_columns, structure_checks)
 from core.metrics.inverse import inverse_errors, mae, mape, rmse, slope
 from core.metrics.rdf import rdf
 from core.metrics.rmsd import averaged, curve_rmsd, structure_rmsd
@@ -17,8 +18,10 @@ __all__ = [
     "MetricInputError",
     "adf",
     "averaged",
+    "charge_per_oxygen",
     "close_pairs",
     "composition_ratios",
+    "composition_values",
     "coordination",
     "curve_rmsd",
     "inverse_errors",
