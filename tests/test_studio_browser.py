@@ -151,6 +151,8 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     n_samples.press("Enter")
     other.locator(".generate button").click()
     other.locator(".run-info").get_by_text("2 structures").wait_for(timeout=30_000)
+    # the table re-renders after the run info on a loaded machine: wait for its second row
+    other.locator(".property-table table").first.locator("tbody tr").nth(1).wait_for(timeout=30_000)
     assert _table_rows(other) == 2 and _table_rows(page) == 4
     other.close()
     page.close()
