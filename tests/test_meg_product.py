@@ -89,9 +89,10 @@ def test_studio_generates_meg_through_core(meg_assets):
     assert s.framework == "shortcut" and s.steps == 25 and s.cell_size == 15.5 and s.errors() == []
     assert len(s.checkpoint.species) == 11
     labels = [t.label() for t in s.targets]
-    assert labels == ["youngs_modulus (training data: 48.26 – 88.13 GPa)",
-                      "shear_modulus (training data: 17.79 – 39.43 GPa)",
-                      "li_concentration (training data: 0 – 7.287 %)"]
+    ranges = {r.name: r for r in s.checkpoint.properties}  # the training split's range, in the data's units
+    assert labels == [f"{name} (training data: {ranges[name].low:.4g} – {ranges[name].high:.4g} {unit})"
+                      for name, unit in (("youngs_modulus", "GPa"), ("shear_modulus", "GPa"), ("li_concentration", "%"))]
+    assert 30 < ranges["youngs_modulus"].low < ranges["youngs_modulus"].high < 200 and ranges["li_concentration"].low == 0
     s.param.update(steps=1, n_samples=1, seed=1)
     s.targets[2].param.update(enabled=True, target=5.0)
     assert app.generate()
