@@ -38,6 +38,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 
+from core.datasets.sio2 import random_cube
 from core.lammps import BMP_SPECIES, Lammps, pair_bmp_shrm
 from core.properties import li_concentration, meg_elastic_moduli
 
@@ -135,14 +136,7 @@ def random_start(counts: dict[str, int], r: MEGRecipe, rng) -> Atoms:
     rng.shuffle(symbols)
     radii = covalent_radii[[atomic_numbers[s] for s in symbols]]
     length = (r.volume_factor * np.sum(4 / 3 * np.pi * radii**3)) ** (1 / 3)
-    pos = np.empty((0, 3))
-    while len(pos) < len(symbols):
-        trial = rng.uniform(0.0, length, 3)
-        d = pos - trial
-        d -= length * np.round(d / length)
-        if len(pos) == 0 or np.min(np.einsum("ij,ij->i", d, d)) >= r.min_start_distance**2:
-            pos = np.vstack([pos, trial])
-    return Atoms(symbols, positions=pos, cell=[length] * 3, pbc=True)
+    return random_cube(symbols, length, r.min_start_distance, rng)
 
 
 def _diffusivities(x0: np.ndarray, x1: np.ndarray, symbols: np.ndarray, t_ps: float) -> dict[str, float]:

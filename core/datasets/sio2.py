@@ -77,12 +77,18 @@ def random_start(n_sio2: int, r: SiO2Recipe, rng) -> Atoms:
     rng.shuffle(symbols)
     volume = r.volume_factor * sum(4 / 3 * np.pi * R_COV[s] ** 3 for s in symbols)
     length = volume ** (1 / 3)
+    return random_cube(symbols, length, r.min_start_distance, rng)
+
+
+def random_cube(symbols, length: float, min_distance: float, rng) -> Atoms:
+    """``symbols`` at uniform random positions in a periodic cube of edge ``length`` (Å), each
+    placed by rejection so that no pair is closer than ``min_distance`` (also used by MEG)."""
     pos = np.empty((0, 3))
     while len(pos) < len(symbols):
         trial = rng.uniform(0.0, length, 3)
         d = pos - trial
         d -= length * np.round(d / length)
-        if len(pos) == 0 or np.min(np.einsum("ij,ij->i", d, d)) >= r.min_start_distance**2:
+        if len(pos) == 0 or np.min(np.einsum("ij,ij->i", d, d)) >= min_distance**2:
             pos = np.vstack([pos, trial])
     return Atoms(symbols, positions=pos, cell=[length] * 3, pbc=True)
 
