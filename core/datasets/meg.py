@@ -41,6 +41,7 @@ from ase.data import atomic_numbers, covalent_radii
 from core.datasets.sio2 import random_cube
 from core.lammps import BMP_SPECIES, Lammps, pair_bmp_shrm
 from core.properties import li_concentration, meg_elastic_moduli
+from core.properties.elastic import MEG_STEPS
 
 ELEMENTS = tuple(BMP_SPECIES)  # Si, P, Al, Li, Be, K, Ca, Ti, Ba, Zn, O: the dataset's element order
 FORMERS = ("Si", "P")
@@ -75,7 +76,7 @@ class MEGRecipe:
     tdamp_ps: float = 0.2
     pdamp_ps: float = 2.0
     fmax: float = 0.05  # eV/Å, FIRE tolerance of the elastic relaxations (the paper's 0.05)
-    max_relax_steps: int = 1500  # the paper's limit
+    max_relax_steps: int = MEG_STEPS  # FIRE steps per elastic relaxation (docs/datasets.md: why 500)
     frames_per_unit: int = 5
     potential: str = "BMP-shrm.lammps"
     citation: str = "M. Bertani, M. C. Menziani, A. Pedone, Phys. Rev. Materials 5, 045602 (2021)"
