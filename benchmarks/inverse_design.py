@@ -103,7 +103,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(the model's training cell), or a cubic edge / 'a,b,c' in Å")
     p.add_argument("--rho-max", type=float, default=0.0, help="atoms/Å^3 incl. ghosts (0 = the model's value)")
     p.add_argument("--fmax", type=float, default=0.05, help="relaxation force tolerance for moduli, eV/Å (paper 0.05)")
-    p.add_argument("--relax-steps", type=int, default=1500, help="max L-BFGS steps per relaxation (paper 1500)")
+    p.add_argument("--relax-steps", type=int, default=None,
+                   help="max steps per relaxation (default the data's protocol: a-SiO2 1500 L-BFGS, the paper's; "
+                        "MEG 500 FIRE, core.properties.elastic.MEG_STEPS)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
@@ -259,6 +261,13 @@ def measure(value_of, atoms) -> tuple[float, str]:
 
 
 # ----------------------------------------------------------------------------- the run
+
+
+def relax_steps(args) -> int:
+    """The most steps per relaxation: --relax-steps, or the protocol of the system's data."""
+    from core.properties.elastic import MAX_STEPS, MEG_STEPS
+
+    return args.relax_steps or (MEG_STEPS if args.system == "MEG" else MAX_STEPS)
 
 
 class Structures:
@@ -513,7 +522,7 @@ def main(argv=None) -> dict:
              "training": "the training cell"}.get(args.cell.strip().lower(), f"cell {args.cell} Å")
     scale = (f"{args.n} structures per target, {len(plan[0]['targets'])} targets per sweep (paper: 2,000 per "
              f"sweep); {cells}; rho_max {args.rho_max or all_model.rho_max:.3g} atoms/Å^3; relaxations fmax "
-             f"{args.fmax} eV/Å, ≤{args.relax_steps} steps"
+             f"{args.fmax} eV/Å, ≤{relax_steps(args)} steps"
              + (f"; sampling grid t_k = (1 - k/n_s)^{args.grid_power:g}" if args.grid_power != 1.0 else "")
              + (f"; classifier-free guidance w = {args.guidance:g}" if args.guidance else ""))
     summary = {"system": args.system, "command": args.command, "scale": scale, "steps": steps,

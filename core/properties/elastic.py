@@ -149,11 +149,13 @@ def meg_elastic_moduli(atoms: Atoms, calculator: Calculator | None = None, delta
 
 
 def shear_modulus(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
-                  fmax: float = FMAX, steps: int = MAX_STEPS) -> float:
+                  fmax: float = FMAX, steps: int | None = None) -> float:
     """G = (C44 + C55 + C66) / 3 in GPa; only the three shear strains are applied. MEG
-    oxides (`is_meg`) without a calculator go through `meg_elastic_moduli` (their protocol)."""
+    oxides (`is_meg`) without a calculator go through `meg_elastic_moduli` (their protocol).
+    `steps`: the most steps per relaxation (default: the protocol's, `MAX_STEPS` or `MEG_STEPS`)."""
     if calculator is None and is_meg(atoms[atoms.numbers != 0]):
-        return meg_elastic_moduli(atoms)[1]
+        return meg_elastic_moduli(atoms, delta=delta, fmax=fmax, steps=steps or MEG_STEPS)[1]
+    steps = steps or MAX_STEPS
     s = _prepare(atoms, calculator)
     relax(s, variable_cell=True, fmax=fmax, steps=steps)
     c = _stress_columns(s, SHEAR, delta, fmax, steps)
@@ -169,9 +171,10 @@ def young_modulus_from(c: np.ndarray) -> float:
 
 
 def young_modulus(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
-                  fmax: float = FMAX, steps: int = MAX_STEPS) -> float:
+                  fmax: float = FMAX, steps: int | None = None) -> float:
     """Young's modulus E (GPa) from the elastic constants, see `young_modulus_from`; MEG
-    oxides (`is_meg`) without a calculator go through `meg_elastic_moduli` (their protocol)."""
+    oxides (`is_meg`) without a calculator go through `meg_elastic_moduli` (their protocol).
+    `steps`: the most steps per relaxation (default: the protocol's, `MAX_STEPS` or `MEG_STEPS`)."""
     if calculator is None and is_meg(atoms[atoms.numbers != 0]):
-        return meg_elastic_moduli(atoms)[0]
-    return young_modulus_from(elastic_constants(atoms, calculator, delta, fmax, steps))
+        return meg_elastic_moduli(atoms, delta=delta, fmax=fmax, steps=steps or MEG_STEPS)[0]
+    return young_modulus_from(elastic_constants(atoms, calculator, delta, fmax, steps or MAX_STEPS))
