@@ -219,6 +219,9 @@ def test_inverse_design_goals_are_checked_against_the_stated_targets():
     rows[0]["mape"] = 16.0
     assert [c["passed"] for c in inverse_design.goals(rows, plan)[:3]] == [True, False, False]
     assert inverse_design.goal_lines(checks)[3] == "FAIL ring_size_mean, paper sweep, 10 steps: MAPE <= 4 %: 4.5"
+    # the a-SiO2 goals are that system's: another system's G has the default goal (follow, beat the control)
+    meg = inverse_design.goals(rows, plan[:1], "MEG")
+    assert [(c["goal"], c["passed"]) for c in meg] == [("slope >= 0.5", True), ("MAPE below the control's MAPE (30 %)", True)]
 
 
 def test_results_go_outside_the_repository_unless_asked(tmp_path, monkeypatch):
