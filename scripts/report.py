@@ -50,23 +50,47 @@ STRUCTURE = {
                    "    --checkpoint sde=assets/checkpoints/a-SiO2/shortcut/init-sde-step11500 \\\n"
                    "    --steps 1,5,10,25,100 --n 32 --threads 1 --out-dir benchmarks/results",
     },
+    "MEG": {
+        "columns": [
+            ("AMShortcut", "MEG/shortcut", "structure_MEG", "shortcut"),
+            ("Material SDE (the AMShortcut's parent; not shipped)", None, "structure_MEG", "sde"),
+        ],
+        "command": ".venv/bin/python benchmarks/structure.py --system MEG --frameworks shortcut,sde \\\n"
+                   "    --checkpoint sde=assets/checkpoints/MEG/shortcut/init-sde-step3000 \\\n"
+                   "    --steps 1,5,10,25,100 --n 16 --threads 1 --out-dir benchmarks/results",
+    },
 }
 
-# Table 2 of the paper on our data (a-SiO2, shipped all-property AMShortcut): (file stem, label suffix).
+# Tables 2 and 3 of the paper on our data, per system: the shipped all-property AMShortcut and its
+# results files (file stem, label suffix).
 INVERSE = {
-    "model": "a-SiO2/shortcut",
-    "files": [("inverse_a-SiO2", ""), ("inverse_a-SiO2_w2", ", guidance w = 2"),
-              ("inverse_a-SiO2_w5", ", guidance w = 5")],
-    "command": ".venv/bin/python benchmarks/inverse_design.py --steps 10,25 --n 8 --threads 1 --cell 13\n"
-               ".venv/bin/python benchmarks/inverse_design.py --steps 10 --n 8 --threads 1 --cell 13 \\\n"
-               "    --properties shear_modulus --no-control --guidance 2   # and --guidance 5",
+    "a-SiO2": {
+        "model": "a-SiO2/shortcut",
+        "files": [("inverse_a-SiO2", ""), ("inverse_a-SiO2_w2", ", guidance w = 2"),
+                  ("inverse_a-SiO2_w5", ", guidance w = 5")],
+        "command": ".venv/bin/python benchmarks/inverse_design.py --steps 10,25 --n 8 --threads 1 --cell 13\n"
+                   ".venv/bin/python benchmarks/inverse_design.py --steps 10 --n 8 --threads 1 --cell 13 \\\n"
+                   "    --properties shear_modulus --no-control --guidance 2   # and --guidance 5",
+    },
+    "MEG": {
+        "model": "MEG/shortcut",
+        "files": [("inverse_MEG", "")],
+        "command": ".venv/bin/python benchmarks/inverse_design.py --system MEG --steps 10 --n 3 --targets 3 \\\n"
+                   "    --threads 1 --out-dir benchmarks/results",
+    },
 }
 
 # The step counts each model card and the README status quote.
-HEADLINE = {"a-Si/shortcut": [1, 5], "a-Si/sde": [10, 250], "a-Si/ode": [10, 25], "a-SiO2/shortcut": [10, 25]}
+HEADLINE = {"a-Si/shortcut": [1, 5], "a-Si/sde": [10, 250], "a-Si/ode": [10, 25], "a-SiO2/shortcut": [10, 25],
+            "MEG/shortcut": [10, 25]}
 NAMES = {"a-Si/shortcut": "a-Si AMShortcut", "a-Si/sde": "a-Si Material SDE", "a-Si/ode": "a-Si Material ODE",
-         "a-SiO2/shortcut": "a-SiO2 AMShortcut (shear modulus, ring size)"}
-PROPERTIES = {"shear_modulus": ("shear modulus G", "GPa"), "ring_size_mean": ("mean ring size", "")}
+         "a-SiO2/shortcut": "a-SiO2 AMShortcut (shear modulus, ring size)",
+         "MEG/shortcut": "MEG AMShortcut (Young's modulus, shear modulus, Li concentration)"}
+PROPERTIES = {"shear_modulus": ("shear modulus G", "GPa"), "ring_size_mean": ("mean ring size", ""),
+              "youngs_modulus": ("Young's modulus E", "GPa"), "li_concentration": ("Li concentration", "%")}
+
+SYSTEM_HEADLINE_PROPERTY = {"a-SiO2": ["shear_modulus"], "MEG": ["youngs_modulus", "shear_modulus"]}
+"""The properties each model card quotes from the inverse-design table."""
 
 BEGIN = "<!-- begin generated: {} -->"
 END = "<!-- end generated: {} -->"
@@ -115,18 +139,19 @@ def structure_columns(root: Path, system: str) -> list[dict]:
     return list(merged.values())
 
 
-def inverse_rows(root: Path) -> list[dict]:
-    """Every row of the INVERSE files, labelled; a file written before sweeps existed swept the training
-    range, so its rows get sweep 'training'. 'Data' rows (held-out values) belong to no checkpoint."""
+def inverse_rows(root: Path, system: str) -> list[dict]:
+    """Every row of the system's INVERSE files, labelled; a file written before sweeps existed swept the
+    training range, so its rows get sweep 'training'. 'Data' rows (held-out values) belong to no checkpoint."""
     results = root / "benchmarks" / "results"
+    spec = INVERSE[system]
     out = []
-    for stem, suffix in INVERSE["files"]:
+    for stem, suffix in spec["files"]:
         summary = _json(results / f"{stem}.json")["summary"]
         steps = {c["model"]: c["training_step"] for c in summary["checkpoints"]}
         for r in _csv(results / f"{stem}.csv"):
-            if r["model"] != "Data" and steps[r["model"]] != _step(root, INVERSE["model"]):
+            if r["model"] != "Data" and steps[r["model"]] != _step(root, spec["model"]):
                 raise SystemExit(f"{stem}.csv was measured at training step {steps[r['model']]}, "
-                                 f"but assets/checkpoints/{INVERSE['model']} is at step {_step(root, INVERSE['model'])}")
+                                 f"but assets/checkpoints/{spec['model']} is at step {_step(root, spec['model'])}")
             out.append({**r, "sweep": r.get("sweep") or "training", "label": r["model"] + suffix,
                         "file": f"{stem}.csv", "scale": summary["scale"], "goals": summary.get("goals")})
     order = list(dict.fromkeys(r["property"] for r in out))
@@ -230,9 +255,9 @@ def _num(row: dict | None, key: str, fmt: str, unit: str = "") -> str:
     return format(float(value), fmt) + unit
 
 
-def inverse_block(root: Path) -> str:
-    rows = inverse_rows(root)
-    lines = ["```bash", INVERSE["command"], "```", "",
+def inverse_block(root: Path, system: str) -> str:
+    rows, spec = inverse_rows(root, system), INVERSE[system]
+    lines = ["```bash", spec["command"], "```", "",
              f"Scale: {rows[0]['scale']}. \"All\" is the shipped model given one target; the control is the same "
              "model given no target and \"data\" the held-out structures' own values, both scored against the same "
              "targets (how much of a score a model that ignores its target gets). MAE / RMSE / MAPE, the slope of "
@@ -253,7 +278,7 @@ def inverse_block(root: Path) -> str:
                      f"{r['label']} | {r['n_s']} | {_num(r, 'mae', '.3g', u)} | {_num(r, 'rmse', '.3g', u)} | "
                      f"{_num(r, 'mape', '.1f', ' %')} | {_num(r, 'slope', '.2f')} | {control} | "
                      f"{_num(data, 'mape', '.1f', ' %')} | {_num(r, 'mean_achieved', '.3g', u)} |")
-    goals = [(stem, g) for stem, _ in INVERSE["files"] for g in next(
+    goals = [(stem, g) for stem, _ in spec["files"] for g in next(
         (r["goals"] for r in rows if r["file"] == f"{stem}.csv" and r["goals"]), None) or []]
     if goals:
         word = {True: "pass", False: "FAIL", None: "not measured"}
@@ -261,9 +286,9 @@ def inverse_block(root: Path) -> str:
         lines += [f"- {word[g['passed']]}: {PROPERTIES.get(g['property'], (g['property'],))[0]}, {g['sweep']} sweep, "
                   f"{g['steps']} steps, {g['goal']}" + (f": {float(g['value']):.3g}" if g["passed"] is not None else "")
                   + f" (`{stem}.csv`)" for stem, g in goals]
-    samples = [f"`{s}_samples.csv{ext}`" for s, _ in INVERSE["files"] for ext in ("", ".gz")
+    samples = [f"`{s}_samples.csv{ext}`" for s, _ in spec["files"] for ext in ("", ".gz")
                if (root / "benchmarks" / "results" / f"{s}_samples.csv{ext}").exists()]
-    lines += ["", "Results files: " + "; ".join(f"`benchmarks/results/{s}.csv`" for s, _ in INVERSE["files"])
+    lines += ["", "Results files: " + "; ".join(f"`benchmarks/results/{s}.csv`" for s, _ in spec["files"])
               + (f" (per structure: {', '.join(samples)})" if samples else "") + "."]
     return "\n".join(lines)
 
@@ -358,12 +383,14 @@ def card_block(root: Path, model: str) -> str:
                   f"{fl['held_out']['adf_rmsd']:.5f}. CI acceptance (`acceptance.json`): RDF RMSD below "
                   f"{acc['max_rdf_rmsd']} at {acc['steps']} step{'s' if acc['steps'] > 1 else ''} "
                   f"({acc['n_samples']} samples, seed {acc['seed']})."]
-    if model == INVERSE["model"]:
-        g = [r for r in inverse_rows(root) if r["label"] == "All" and r["property"] == "shear_modulus"]
-        lines += ["", "Inverse design (BENCHMARKS.md, \"Inverse design: a-SiO2\"), conditioned on the shear modulus "
-                      "alone: " + "; ".join(f"{r['sweep']} range, {r['n_s']} steps MAPE {_num(r, 'mape', '.1f', ' %')}, "
-                                            f"slope {_num(r, 'slope', '.2f')}, mean achieved "
-                                            f"{_num(r, 'mean_achieved', '.3g', ' GPa')}" for r in g) + "."]
+    if system in INVERSE and model == INVERSE[system]["model"]:
+        for prop in SYSTEM_HEADLINE_PROPERTY[system]:
+            g = [r for r in inverse_rows(root, system) if r["label"] == "All" and r["property"] == prop]
+            name, unit = PROPERTIES[prop]
+            lines += ["", f"Inverse design (BENCHMARKS.md, \"Inverse design: {system}\"), conditioned on the {name}: "
+                          + "; ".join(f"{r['sweep']} range, {r['n_s']} steps MAPE {_num(r, 'mape', '.1f', ' %')}, "
+                                      f"slope {_num(r, 'slope', '.2f')}, mean achieved "
+                                      f"{_num(r, 'mean_achieved', '.3g', ' ' + unit)}" for r in g) + "."]
     return "\n".join(lines)
 
 
@@ -375,7 +402,8 @@ def blocks(root: Path) -> dict[Path, dict[str, str]]:
         root / "BENCHMARKS.md": {
             "structure-a-Si": structure_block(root, "a-Si"),
             "structure-a-SiO2": structure_block(root, "a-SiO2"),
-            "inverse-a-SiO2": inverse_block(root),
+            "structure-MEG": structure_block(root, "MEG"),
+            **{f"inverse-{system}": inverse_block(root, system) for system in INVERSE},
             "metrics": metrics_block(root),
             "throughput": throughput_block(root),
         },

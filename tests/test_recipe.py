@@ -92,14 +92,18 @@ def test_piecewise_lr_equals_the_shipped_phases_at_every_step():
 @pytest.mark.parametrize("config, checkpoint", [
     ("a-Si/sde.toml", "a-Si/sde"), ("a-Si/ode.toml", "a-Si/ode"), ("a-Si/shortcut.toml", "a-Si/shortcut"),
     ("a-SiO2/shortcut.toml", "a-SiO2/shortcut"), ("a-Si/sde-parent.toml", "a-Si/shortcut/init-sde-step12500"),
-    ("a-SiO2/sde-parent.toml", "a-SiO2/shortcut/init-sde-step11500")])
+    ("a-SiO2/sde-parent.toml", "a-SiO2/shortcut/init-sde-step11500"), ("MEG/shortcut.toml", "MEG/shortcut"),
+    ("MEG/sde-parent.toml", "MEG/shortcut/init-sde-step3000")])
 def test_recipes_state_the_shipped_runs_settings(config, checkpoint):
     """Each recipe equals the settings saved in its shipped checkpoint, except where the recipe
-    says more: the whole lr history instead of the last phase, and the parent as a recipe."""
+    says more: the whole lr history instead of the last phase, and the parent as a recipe.
+    Older checkpoints saved flat training flags (``train_config``), newer ones their recipe."""
     path = ROOT / "assets" / "checkpoints" / checkpoint / "config.json"
     if not path.is_file():
         pytest.skip(f"{checkpoint} is not in this tree")
-    shipped = from_legacy(json.loads(path.read_text())["training"]["train_config"]).flat()
+    training = json.loads(path.read_text())["training"]
+    shipped = (Recipe.from_dict(training["recipe"]) if "recipe" in training
+               else from_legacy(training["train_config"])).flat()
     recipe = load_recipe(ROOT / "configs" / config).flat()
     differ = {k for k in recipe if recipe[k] != shipped[k]}
     # data.md_recipe: the a-SiO2 runs trained when the directory held only melt-quench shards
@@ -107,8 +111,10 @@ def test_recipes_state_the_shipped_runs_settings(config, checkpoint):
                       "data.md_recipe"}, differ
     last = recipe["optimisation.lr_schedule"][-1]
     assert [last] == shipped["optimisation.lr_schedule"] or last["decay_start"] == 11000  # a-Si: see above
-    if recipe["init.recipe"]:
+    if recipe["init.recipe"] and "recipe" not in training:  # a flat config named the parent's weights
         assert Path(shipped["init.checkpoint"]).name == f"init-sde-step{recipe['init.step']}"
+    if recipe["init.recipe"]:  # the parent's weights ship beside the model
+        assert (path.parent / f"init-sde-step{recipe['init.step']}" / "weights.pt").is_file()
 
 
 def test_phases_set_the_settings_of_earlier_steps(tmp_path, one_thread):

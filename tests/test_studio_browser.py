@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from studio.screenshot import CHROMIUM, launch_chromium, serve_studio
-from tests.studio_fakes import make_assets, make_tiny_checkpoint, train_tiny_meg
+from tests.studio_fakes import make_assets, make_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -341,13 +341,14 @@ def test_inverse_tab_sweeps_draws_achieved_vs_target_and_cancels(li_server, brow
 
 @pytest.fixture(scope="module")
 def meg_server(tmp_path_factory):
-    """`panel serve studio` with a tiny MEG AMShortcut trained for 3 steps on the repository's MEG shards
-    (and those shards as the training reference); yields the page URL."""
+    """`panel serve studio` with the shipped MEG AMShortcut (and the repository's MEG shards as the
+    training reference); yields the page URL."""
     assets = make_assets(tmp_path_factory.mktemp("studio-meg") / "assets", properties={})
     shutil.rmtree(assets / "checkpoints")
     make_tiny_checkpoint(assets)
     shutil.copytree(ROOT / "assets" / "data" / "MEG", assets / "data" / "MEG")
-    train_tiny_meg(assets)
+    shipped = ROOT / "assets" / "checkpoints" / "MEG" / "shortcut"
+    shutil.copytree(shipped, assets / "checkpoints" / "MEG" / "shortcut", ignore=shutil.ignore_patterns("init-*"))
     with serve_studio(assets) as url:
         yield url
 
@@ -359,15 +360,16 @@ def _red_pixels(img: np.ndarray) -> int:
 
 
 def test_meg_generates_one_glass_with_its_composition_and_3d_view(meg_server, browser):
-    """Switch to MEG, generate 1 glass at 1 step: the table shows its composition in the data's element
-    order and its charge balance, the 3D view draws it with O in red, the legend names its elements."""
+    """Switch to MEG, generate 1 glass with the shipped model at its default 25 steps: the table shows its
+    composition in the data's element order and its charge balance, the 3D view draws it with O in red,
+    the legend names its elements."""
     ARTIFACTS.mkdir(exist_ok=True)
     external = []
     page = _open(browser, meg_server, external)
     page.locator("select").first.select_option("MEG")
     page.get_by_text(re.compile(r"li_concentration \(training data: 0 – [0-9.]+ %\)")).wait_for(timeout=10_000)
     assert page.locator(".cell-size input").input_value() == "15.5"
-    page.get_by_role("button", name="1", exact=True).click()
+    page.get_by_role("button", name="25", exact=True).click()
     _fill(page, ".n-samples", 1)
     page.locator(".generate button").click()
     page.wait_for_selector(".run-info, .task-error", timeout=60_000)
