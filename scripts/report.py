@@ -28,6 +28,22 @@ from core.metrics.checks import network_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+def forked_shortcut(system: str, parent_step: int, n: int) -> dict:
+    """A ``STRUCTURE`` entry of a shipped AMShortcut measured beside the Material SDE it was forked from
+    (weights in ``init-sde-step<parent_step>/``, not a shipped model), ``n`` structures per cell."""
+    stem = f"structure_{system}"
+    return {
+        "columns": [
+            ("AMShortcut", f"{system}/shortcut", stem, "shortcut"),
+            ("Material SDE (the AMShortcut's parent; not shipped)", None, stem, "sde"),
+        ],
+        "command": f".venv/bin/python benchmarks/structure.py --system {system} --frameworks shortcut,sde \\\n"
+                   f"    --checkpoint sde=assets/checkpoints/{system}/shortcut/init-sde-step{parent_step} \\\n"
+                   f"    --steps 1,5,10,25,100 --n {n} --threads 1 --out-dir benchmarks/results",
+    }
+
+
 # Table 1 of the paper on our data: (label, shipped model or None, results file stem, column).
 # Columns with the same label are one model measured in two runs (same cells and seeds; the
 # benchmark is deterministic on the CPU), merged by step count.
@@ -41,24 +57,8 @@ STRUCTURE = {
         "command": ".venv/bin/python benchmarks/structure.py --system a-Si --frameworks shortcut,sde,ode \\\n"
                    "    --steps 1,2,3,4,5,10,25,50,100,250 --n 16 --threads 1",
     },
-    "a-SiO2": {
-        "columns": [
-            ("AMShortcut", "a-SiO2/shortcut", "structure_a-SiO2", "shortcut"),
-            ("Material SDE (the AMShortcut's parent; not shipped)", None, "structure_a-SiO2", "sde"),
-        ],
-        "command": ".venv/bin/python benchmarks/structure.py --system a-SiO2 --frameworks shortcut,sde \\\n"
-                   "    --checkpoint sde=assets/checkpoints/a-SiO2/shortcut/init-sde-step11500 \\\n"
-                   "    --steps 1,5,10,25,100 --n 32 --threads 1 --out-dir benchmarks/results",
-    },
-    "MEG": {
-        "columns": [
-            ("AMShortcut", "MEG/shortcut", "structure_MEG", "shortcut"),
-            ("Material SDE (the AMShortcut's parent; not shipped)", None, "structure_MEG", "sde"),
-        ],
-        "command": ".venv/bin/python benchmarks/structure.py --system MEG --frameworks shortcut,sde \\\n"
-                   "    --checkpoint sde=assets/checkpoints/MEG/shortcut/init-sde-step3000 \\\n"
-                   "    --steps 1,5,10,25,100 --n 16 --threads 1 --out-dir benchmarks/results",
-    },
+    "a-SiO2": forked_shortcut("a-SiO2", parent_step=11500, n=32),
+    "MEG": forked_shortcut("MEG", parent_step=3000, n=16),
 }
 
 # Tables 2 and 3 of the paper on our data, per system: the shipped all-property AMShortcut and its
