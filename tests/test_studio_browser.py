@@ -90,6 +90,14 @@ def _table_rows(page) -> int:
     return page.locator(".property-table table").first.locator("tbody tr").count()
 
 
+def _await_task(page, done: str, what: str, timeout: int = 60_000):
+    """Wait for the task's result (``done``, a CSS selector) or its error box; fail with the page's message."""
+    page.wait_for_selector(f"{done}, .task-error", timeout=timeout)
+    if page.locator(".task-error").count():
+        pytest.fail(f"{what} failed in the page: " + page.locator(".task-error").first.evaluate(
+            "e => e.shadowRoot ? e.shadowRoot.textContent : e.textContent"))
+
+
 def test_generate_draws_structure_and_overlays_offline(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     external = []
@@ -117,10 +125,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     page.locator(".relax input").check()  # relax through core (Stillinger–Weber, LAMMPS)
     page.locator(".generate button").click()
 
-    page.wait_for_selector(".run-info, .task-error", timeout=60_000)
-    if page.locator(".task-error").count():
-        pytest.fail("generation failed in the page: " + page.locator(".task-error").first.evaluate(
-            "e => e.shadowRoot ? e.shadowRoot.textContent : e.textContent"))
+    _await_task(page, ".run-info", "generation")
     page.wait_for_selector(".ngl-view[data-natoms]:not([data-natoms='0'])", timeout=60_000)
     page.wait_for_timeout(1500)  # let NGL finish its first frames
     canvas = page.locator(".ngl-view canvas").first
@@ -224,9 +229,7 @@ def test_compare_view_reproduces_the_papers_comparison(server, browser):
     _tab(page, "Compare")
     page.get_by_text("No runs kept yet").wait_for(timeout=10_000)
     page.locator(".reproduce button").click()
-    page.wait_for_selector(".compare-table, .task-error", timeout=120_000)
-    if page.locator(".task-error").count():
-        pytest.fail("the comparison failed in the page: " + page.locator(".task-error").first.inner_text())
+    _await_task(page, ".compare-table", "the comparison", timeout=120_000)
     page.locator(".compare-table").get_by_text("Material SDE · 250 steps").wait_for(timeout=20_000)
     rows = page.locator(".compare-table table tbody tr")
     assert rows.count() == 3
@@ -312,9 +315,7 @@ def test_inverse_tab_sweeps_draws_achieved_vs_target_and_cancels(li_server, brow
     _fill(page, ".sweep-targets", 2)
     _fill(page, ".sweep-per-target", 1)
     page.locator(".run-sweep button").click()
-    page.wait_for_selector(".inverse-table table, .task-error", timeout=60_000)
-    if page.locator(".task-error").count():
-        pytest.fail("the sweep failed in the page: " + page.locator(".task-error").first.inner_text())
+    _await_task(page, ".inverse-table table", "the sweep")
     table = page.locator(".inverse-table table").first
     assert table.locator("tbody tr").count() == 2
     text = table.inner_text()
@@ -372,9 +373,7 @@ def test_meg_generates_one_glass_with_its_composition_and_3d_view(meg_server, br
     page.get_by_role("button", name="25", exact=True).click()
     _fill(page, ".n-samples", 1)
     page.locator(".generate button").click()
-    page.wait_for_selector(".run-info, .task-error", timeout=60_000)
-    if page.locator(".task-error").count():
-        pytest.fail("generation failed in the page: " + page.locator(".task-error").first.inner_text())
+    _await_task(page, ".run-info", "generation")
     table = page.locator(".property-table table").first
     table.wait_for(timeout=20_000)
     text = table.inner_text()
