@@ -106,8 +106,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rho-max", type=float, default=0.0, help="atoms/Å^3 incl. ghosts (0 = the model's value)")
     p.add_argument("--fmax", type=float, default=0.05, help="relaxation force tolerance for moduli, eV/Å (paper 0.05)")
     p.add_argument("--relax-steps", type=int, default=None,
-                   help="max steps per relaxation (default the data's protocol: a-SiO2 1500 L-BFGS, the paper's; "
-                        "MEG 500 FIRE, core.properties.elastic.MEG_STEPS)")
+                   help="max steps per relaxation (default the data's protocol, core.properties.elastic.protocol_steps: "
+                        "a-SiO2 1500 L-BFGS, the paper's; MEG 500 FIRE)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
@@ -263,13 +263,6 @@ def measure(value_of, atoms) -> tuple[float, str]:
 
 
 # ----------------------------------------------------------------------------- the run
-
-
-def relax_steps(args) -> int:
-    """The most steps per relaxation: --relax-steps, or the protocol of the system's data."""
-    from core.properties.elastic import MAX_STEPS, MEG_STEPS
-
-    return args.relax_steps or (MEG_STEPS if args.system == "MEG" else MAX_STEPS)
 
 
 class Structures:
@@ -508,6 +501,8 @@ def write_samples(path: Path, samples) -> Path:
 
 def main(argv=None) -> dict:
     """Run the protocol; returns {'rows', 'samples', 'summary', 'goals', 'table', 'files'}."""
+    from core.properties.elastic import protocol_steps
+
     args = parse_args(argv)
     bench.set_threads(args.threads)
     names = [n.strip() for n in args.properties.split(",") if n.strip()]
@@ -524,7 +519,7 @@ def main(argv=None) -> dict:
              "training": "the training cell"}.get(args.cell.strip().lower(), f"cell {args.cell} Å")
     scale = (f"{args.n} structures per target, {len(plan[0]['targets'])} targets per sweep (paper: 2,000 per "
              f"sweep); {cells}; rho_max {args.rho_max or all_model.rho_max:.3g} atoms/Å^3; relaxations fmax "
-             f"{args.fmax} eV/Å, ≤{relax_steps(args)} steps"
+             f"{args.fmax} eV/Å, ≤{args.relax_steps or protocol_steps(held[0])} steps"
              + (f"; sampling grid t_k = (1 - k/n_s)^{args.grid_power:g}" if args.grid_power != 1.0 else "")
              + (f"; classifier-free guidance w = {args.guidance:g}" if args.guidance else ""))
     summary = {"system": args.system, "command": args.command, "scale": scale, "steps": steps,

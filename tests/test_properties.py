@@ -147,3 +147,29 @@ def test_measure_property_by_name_passes_relaxation_options_to_moduli_only(monke
     assert seen == {"fmax": 0.01, "steps": 3}
     with pytest.raises(UserError, match="no function measures property 'density'"):
         registry.measure_property("density", atoms)
+
+
+def test_meg_young_then_shear_modulus_run_the_protocol_once(monkeypatch):
+    """E and G of one MEG glass asked for one after the other share one protocol run; another
+    structure (one atom moved 0.1 Å) or other settings run it again."""
+    from pathlib import Path
+
+    from core.datasets.shards import read_shard
+    from core.properties import elastic
+
+    glass = read_shard(Path(__file__).resolve().parents[1] / "assets/data/MEG/shard-0000.extxyz.gz")[0]
+    runs = []
+    real = elastic.elastic_constants
+    monkeypatch.setattr(elastic, "elastic_constants", lambda *a, **k: runs.append(1) or real(*a, **k))
+    monkeypatch.setattr(elastic, "_MEG_CACHE", {})
+    assert elastic.protocol_steps(glass) == elastic.MEG_STEPS
+    e, g = elastic.young_modulus(glass, steps=10), elastic.shear_modulus(glass, steps=10)
+    assert len(runs) == 1
+    assert elastic.meg_elastic_moduli(glass, steps=10) == (e, g)
+    assert len(runs) == 1
+    moved = glass.copy()
+    moved.positions[0] += 0.1
+    elastic.shear_modulus(moved, steps=10)
+    elastic.shear_modulus(glass, steps=11)
+    assert len(runs) == 3
+    assert elastic.protocol_steps(beta_cristobalite()) == elastic.MAX_STEPS

@@ -140,21 +140,53 @@ def elastic_constants(atoms: Atoms, calculator: Calculator | None = None, delta:
     return (c + c.T) / 2
 
 
+_MEG_CACHE: dict = {}
+_MEG_CACHE_SIZE = 64
+
+
 def meg_elastic_moduli(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
                        fmax: float = MEG_FMAX, steps: int = MEG_STEPS) -> tuple[float, float]:
     """(E, G) in GPa of an oxide glass by the MEG protocol: BMP-shrm (default), FIRE
-    relaxations to `fmax`, all six strains; E from `young_modulus_from`, G = (C44 + C55 + C66)/3."""
+    relaxations to `fmax`, all six strains; E from `young_modulus_from`, G = (C44 + C55 + C66)/3.
+
+    With the default calculator the result is remembered per structure and settings (the last
+    64), so E and G of one glass asked for one after the other cost one protocol run."""
+    key = None
+    if calculator is None:
+        key = (atoms.numbers.tobytes(), atoms.positions.tobytes(), atoms.cell.array.tobytes(), delta, fmax, steps)
+        if key in _MEG_CACHE:
+            return _MEG_CACHE[key]
     c = elastic_constants(atoms, calculator or bmp_shrm_calculator(), delta, fmax, steps, optimizer="fire")
-    return young_modulus_from(c), float(np.mean([c[j, j] for j in SHEAR]))
+    moduli = young_modulus_from(c), float(np.mean([c[j, j] for j in SHEAR]))
+    if key is not None:
+        if len(_MEG_CACHE) >= _MEG_CACHE_SIZE:
+            _MEG_CACHE.pop(next(iter(_MEG_CACHE)))  # the oldest entry
+        _MEG_CACHE[key] = moduli
+    return moduli
+
+
+def protocol_steps(atoms: Atoms) -> int:
+    """The most steps per relaxation of the protocol `atoms` is measured with when no calculator
+    is given: `MEG_STEPS` for MEG oxides (`is_meg`), `MAX_STEPS` otherwise."""
+    return MEG_STEPS if is_meg(atoms[atoms.numbers != 0]) else MAX_STEPS
+
+
+def _meg_modulus(atoms, calculator, delta, fmax, steps, which: int) -> float | None:
+    """E (which=0) or G (which=1) by the MEG protocol when it applies (a MEG oxide, no
+    calculator given), else None."""
+    if calculator is not None or not is_meg(atoms[atoms.numbers != 0]):
+        return None
+    return meg_elastic_moduli(atoms, delta=delta, fmax=fmax, steps=steps or MEG_STEPS)[which]
 
 
 def shear_modulus(atoms: Atoms, calculator: Calculator | None = None, delta: float = DELTA,
                   fmax: float = FMAX, steps: int | None = None) -> float:
     """G = (C44 + C55 + C66) / 3 in GPa; only the three shear strains are applied. MEG
     oxides (`is_meg`) without a calculator go through `meg_elastic_moduli` (their protocol).
-    `steps`: the most steps per relaxation (default: the protocol's, `MAX_STEPS` or `MEG_STEPS`)."""
-    if calculator is None and is_meg(atoms[atoms.numbers != 0]):
-        return meg_elastic_moduli(atoms, delta=delta, fmax=fmax, steps=steps or MEG_STEPS)[1]
+    `steps`: the most steps per relaxation (default: the protocol's, `protocol_steps`)."""
+    meg = _meg_modulus(atoms, calculator, delta, fmax, steps, which=1)
+    if meg is not None:
+        return meg
     steps = steps or MAX_STEPS
     s = _prepare(atoms, calculator)
     relax(s, variable_cell=True, fmax=fmax, steps=steps)
@@ -174,7 +206,8 @@ def young_modulus(atoms: Atoms, calculator: Calculator | None = None, delta: flo
                   fmax: float = FMAX, steps: int | None = None) -> float:
     """Young's modulus E (GPa) from the elastic constants, see `young_modulus_from`; MEG
     oxides (`is_meg`) without a calculator go through `meg_elastic_moduli` (their protocol).
-    `steps`: the most steps per relaxation (default: the protocol's, `MAX_STEPS` or `MEG_STEPS`)."""
-    if calculator is None and is_meg(atoms[atoms.numbers != 0]):
-        return meg_elastic_moduli(atoms, delta=delta, fmax=fmax, steps=steps or MEG_STEPS)[0]
+    `steps`: the most steps per relaxation (default: the protocol's, `protocol_steps`)."""
+    meg = _meg_modulus(atoms, calculator, delta, fmax, steps, which=0)
+    if meg is not None:
+        return meg
     return young_modulus_from(elastic_constants(atoms, calculator, delta, fmax, steps or MAX_STEPS))
