@@ -1,6 +1,6 @@
 """Where a checkpoint loses structure: denoising precision per noise level, and the metric's scale.
 
-Three measurements on ``n`` validation structures of a dataset (ghost-padded to the model's
+Three measurements on ``n`` structures of a dataset split (validation by default; ghost-padded to the model's
 rho_max), each printed as a table:
 
 1. ``metric``: RDF RMSD (against ``reference.npz``) of the data itself and of the data with
@@ -41,7 +41,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", type=Path, help="checkpoint or training-run directory (sde or shortcut)")
     p.add_argument("--system", required=True, help="dataset system, e.g. a-SiO2")
-    p.add_argument("--n", type=int, default=8, help="validation structures (default 8)")
+    p.add_argument("--n", type=int, default=8, help="structures of the split (default 8)")
+    p.add_argument("--split", default="val", choices=("train", "val"),
+                   help="which split to measure (default val; train beside val shows over-fitting)")
+    p.add_argument("--recipe", default=None,
+                   help="only the structures this MD recipe made (e.g. melt-quench: the data a model was trained on)")
     p.add_argument("--steps", type=int, default=50, help="sampling grid of the from-t table (default 50)")
     p.add_argument("--eps-times", default=",".join(map(str, EPS_TIMES)))
     p.add_argument("--from-times", default=",".join(map(str, FROM_TIMES)))
@@ -66,7 +70,7 @@ def main(argv=None) -> int:
         if ckpt.framework.name not in ("sde", "shortcut"):
             raise UserError(f"{args.checkpoint}: a noise-prediction model (sde or shortcut) is needed, "
                             f"not {ckpt.framework.name}")
-        val = load_dataset(data_dir(args.system), split="val")[: args.n]
+        val = load_dataset(data_dir(args.system), split=args.split, recipe=args.recipe)[: args.n]
         with np.load(data_dir(args.system) / "reference.npz") as ref:
             reference = ref["rdf"]
     except (UserError, OSError, ValueError) as exc:
@@ -75,7 +79,7 @@ def main(argv=None) -> int:
     score = lambda structures: curve_rmsd(rdf(structures)[1], reference)  # noqa: E731
 
     rng = np.random.default_rng(args.seed)
-    print(f"## metric: RDF RMSD of {len(val)} {args.system} validation structures with jitter (no model)")
+    print(f"## metric: RDF RMSD of {len(val)} {args.system} {args.split} structures with jitter (no model)")
     print("| jitter sigma (Å/coordinate) | 0 | " + " | ".join(f"{s:g}" for s in JITTER) + " |")
     print("|---|---|" + "---|" * len(JITTER))
     row = [f"{score(val):.3f}"]
