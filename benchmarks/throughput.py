@@ -37,7 +37,7 @@ from core.benchmarking import default_results_dir, machine_info, set_threads, wr
 ROOT = Path(__file__).resolve().parents[1]
 
 PATHS = ("plain", "fast")
-SAMPLE_PATHS = {"plain": {}, "fast": {"fast": True}, "fast_bf16": {"fast": True, "bf16": True}}
+SAMPLE_PATHS = {"plain": {"fast": False}, "fast": {"fast": True}, "fast_bf16": {"fast": True, "bf16": True}}
 """generate() options of each sampling path: the plain one runs the network in float32."""
 
 

@@ -128,7 +128,7 @@ def _to_atoms(state, cell, model, info):
 
 
 def generate(model, n_samples, steps, cell, rho_max=None, properties=None, device="auto", seed=0,
-             progress=None, batch_size=None, grid_power=1.0, guidance=0.0, fast=False,
+             progress=None, batch_size=None, grid_power=1.0, guidance=0.0, fast=True,
              bf16=False):
     """Sample ``n_samples`` structures in ``cell`` with ``steps`` integration steps.
 
@@ -140,8 +140,8 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     grid_power: the steps start at t_k = (1 - k/steps)^grid_power (1 = uniform, the paper's;
     ``Framework.plan``); guidance: classifier-free guidance weight w >= 0 (0 = none, the
     paper's; ``core.model.GuidedDenoiser``), applied only when a property is given; it doubles
-    the cost of a step; fast: evaluate the network with ``core.model.fast`` (the same
-    structures to float rounding, about 2x faster on CPU); bf16: run the network (only; the
+    the cost of a step; fast: evaluate the network with ``core.model.fast`` (default; the same
+    structures to float rounding, 2-3x faster on CPU; False runs the plain reference forward); bf16: run the network (only; the
     steps themselves stay float32) in bfloat16, the precision the shipped models were trained
     in (faster with AMX on CPUs and on GPUs; positions then differ from float32 sampling by
     ~0.01 Å per step).

@@ -83,6 +83,35 @@ def test_chunked_inference_equals_one_chunk(monkeypatch, chunk):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
 
 
+def test_chunks_on_several_threads_give_the_same_outputs_and_keep_the_thread_count(monkeypatch):
+    """With 3 torch threads the chunks run on 3 Python threads, one core each: the same outputs
+    as one thread, and the caller's thread count is back afterwards."""
+    import core.model.fast as fast
+
+    net, state = _network(), _batch()
+    monkeypatch.setattr(fast, "CHUNK_EDGES", 200)
+    one = _outputs(net, state, True, False, grad=False)
+    seen = []
+    real = fast._edge_sums
+    monkeypatch.setattr(fast, "_edge_sums", lambda *a: seen.append(torch.get_num_threads()) or real(*a))
+    torch.set_num_threads(3)
+    try:
+        three = _outputs(net, state, True, False, grad=False)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(1)
+    assert len(seen) > 2 * len(net.layers) and set(seen) == {1}  # several chunks a layer, each on one core
+    for a, b in zip(one, three):
+        assert not b.requires_grad  # the threads ran without autograd, like their caller
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+    with torch.inference_mode():
+        torch.set_num_threads(3)
+        try:
+            assert all(t.is_inference() for t in _outputs(net, state, True, False, grad=False))
+        finally:
+            torch.set_num_threads(1)
+
+
 def test_chunks_hold_whole_receivers_and_their_padding_slots():
     import core.model.fast as fast
 
@@ -149,8 +178,8 @@ def _positions(atoms_list):
 @pytest.mark.parametrize("steps", [1, 5])
 def test_fast_sampling_gives_the_same_structures(asi_shortcut, steps):
     cell = asi_shortcut.training["cell"]
-    plain = generate(asi_shortcut, 2, steps, cell, seed=3, device="cpu")
-    fast = generate(asi_shortcut, 2, steps, cell, seed=3, device="cpu", fast=True)
+    plain = generate(asi_shortcut, 2, steps, cell, seed=3, device="cpu", fast=False)
+    fast = generate(asi_shortcut, 2, steps, cell, seed=3, device="cpu")  # the default
     assert asi_shortcut.network.fast is False  # generate restores the switch
     (pp, zp), (pf, zf) = _positions(plain), _positions(fast)
     assert np.array_equal(zp, zf)

@@ -16,15 +16,20 @@ recipes; numbers in benchmarks/results/throughput.json):
   ``index_put_`` autograd uses for ``a[row]``); padding with an ``index_select`` backward.
 - the distance features' share of every layer's first edge Linear is one matrix product
   for all layers per call, and the distance basis avoids denormal exponentials (20x slower).
-- without autograd (sampling, AMShortcut's bootstrap targets) on one CPU thread a layer's
-  edge work runs in chunks of whole receivers with about ``CHUNK_EDGES`` edges, in place, so its intermediates
-  stay in the core's cache (2-3x on a 32-structure sampling batch).
+- without autograd (sampling, AMShortcut's bootstrap targets) on a CPU a layer's edge work runs
+  in chunks of whole receivers with about ``CHUNK_EDGES`` edges, in place, so its intermediates
+  stay in the core's cache (2-3x on a 32-structure sampling batch). With several torch threads
+  the chunks are shared out to that many Python threads, each running its chunks on one core
+  (``_edge_sums_all``): one chunk per core instead of every small kernel split over all cores,
+  whose barriers cost more than the work (2.3x slower at 2 threads on a loaded machine).
 
 Only ``coord_from_message`` networks (every shipped model) take this path; others run the
 plain forward.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch.nn import functional as F
@@ -152,6 +157,28 @@ def _edge_sums(layer, w, h, x_flat, ctx, chunk):
     return agg, dx.view(n_nodes, 3, k).transpose(1, 2).reshape(n_nodes, 3 * k).float()
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _edge_sums_all(layer, w, h, x_flat, ctx, chunks, threads: int):
+    """``_edge_sums`` of every chunk, in order; over ``threads`` Python threads when more than one
+    (torch releases the GIL inside its kernels, so the chunks run on separate cores). Only for
+    calls without autograd: each thread runs its chunks in the caller's grad-free (or inference)
+    mode, which torch keeps per thread."""
+    global _POOL
+    if threads <= 1 or len(chunks) == 1:
+        return [_edge_sums(layer, w, h, x_flat, ctx, chunk) for chunk in chunks]
+    if _POOL is None or _POOL._max_workers != threads:
+        _POOL = ThreadPoolExecutor(threads, thread_name_prefix="amshortcut-edges")
+    inference = torch.is_inference_mode_enabled()
+
+    def run(chunk):
+        with torch.inference_mode(inference), torch.no_grad():
+            return _edge_sums(layer, w, h, x_flat, ctx, chunk)
+
+    return list(_POOL.map(run, chunks))
+
+
 def _chunks(degree, chunk_edges):
     """(n0, n1, e0, e1, D, slot) per chunk of whole receivers holding about ``chunk_edges``
     edges; D is the chunk's largest degree and ``slot`` each edge's row in the (n1-n0)*D padding."""
@@ -213,18 +240,25 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
         x = pos.repeat(1, cfg.vector_channels)  # (N, 3k): channel c at [3c, 3c + 3)
         raw_d = raw.to(dtype)
         degree = torch.bincount(row, minlength=n)
-        # a GPU wants few, large kernels; so do several CPU threads, whose barriers per small
-        # chunk cost more than the cache saves (2.3x slower at 2 threads on a loaded machine)
-        whole = torch.is_grad_enabled() or pos.device.type != "cpu" or torch.get_num_threads() > 1
+        # a GPU wants few, large kernels, and autograd keeps every intermediate anyway; a CPU
+        # sampling call runs cache-sized chunks, one core each (see the module doc)
+        whole = torch.is_grad_enabled() or pos.device.type != "cpu"
         chunks = _chunks(degree, row.shape[0] if whole else CHUNK_EDGES)
-        for index, layer in enumerate(model.layers):
-            w = _Weights(layer, dtype, n0)
-            ctx["layer"] = index
-            ctx["a"], ctx["b"] = (p.contiguous() for p in F.linear(h, w.node_w, w.node_b).chunk(2, dim=-1))
-            sums = [_edge_sums(layer, w, h, x, ctx, chunk) for chunk in chunks]
-            agg, dx = (parts[0] if len(parts) == 1 else torch.cat(parts) for parts in zip(*sums))
-            h = h + _node_mlp(w, torch.cat([h, (agg / layer.norm).to(dtype), raw_d], dim=-1))
-            x = x + dx.to(x.dtype) / layer.norm
+        threads = 1 if whole else torch.get_num_threads()
+        if threads > 1:
+            torch.set_num_threads(1)  # each chunk's kernels on its own thread's core
+        try:
+            for index, layer in enumerate(model.layers):
+                w = _Weights(layer, dtype, n0)
+                ctx["layer"] = index
+                ctx["a"], ctx["b"] = (p.contiguous() for p in F.linear(h, w.node_w, w.node_b).chunk(2, dim=-1))
+                sums = _edge_sums_all(layer, w, h, x, ctx, chunks, threads)
+                agg, dx = (parts[0] if len(parts) == 1 else torch.cat(parts) for parts in zip(*sums))
+                h = h + _node_mlp(w, torch.cat([h, (agg / layer.norm).to(dtype), raw_d], dim=-1))
+                x = x + dx.to(x.dtype) / layer.norm
+        finally:
+            if threads > 1:
+                torch.set_num_threads(threads)
         head_norm, head_lin = model.element_out
         e_out = F.linear(F.layer_norm(h, head_norm.normalized_shape, head_norm.weight.to(dtype),
                                       head_norm.bias.to(dtype), head_norm.eps),
