@@ -15,10 +15,13 @@ recipes; numbers in benchmarks/results/throughput.json):
 - gathers: ``index_select`` with an ``index_add_`` backward (5x faster than the
   ``index_put_`` autograd uses for ``a[row]``); padding with an ``index_select`` backward.
 - the distance features' share of every layer's first edge Linear (``W_0 [e_ij, rbf(r_ij)]``, a
-  function of r alone) is one product for all layers per call; without autograd on a CPU it is
-  tabulated on a fine r grid and interpolated per edge instead (the 32-Gaussian basis and its
-  product were a fifth of an a-SiO2 sampling call), and the basis avoids denormal
-  exponentials (20x slower).
+  function of r alone) is one product for all layers per call, and the basis avoids denormal
+  exponentials (20x slower). Without autograd on a CPU that function is tabulated on a fine r
+  grid and interpolated per edge instead: the 32-Gaussian basis and its product were a fifth of
+  an a-SiO2 sampling call. Under autograd the table's gathers and their backward cost more
+  than the product, so training keeps the product.
+- the coordinate mixing W_c is stored output-major for ``F.linear``: this CPU's BLAS multiplies
+  by a contiguous (k W) x k right factor 2.5x slower (14 against 35 GFLOP/s).
 - without autograd (sampling, AMShortcut's bootstrap targets) on a CPU a layer's edge work runs
   in chunks of whole receivers with about ``CHUNK_EDGES`` edges, in place, so its intermediates
   stay in the core's cache (2-3x on a 32-structure sampling batch). With several torch threads
@@ -145,8 +148,11 @@ def _edge_sums(layer, w, h, x_flat, ctx, chunk):
     feat = 2.0 * torch.tanh(sq / ctx["cutoff"] ** 2) - 1.0
     width = ctx["a"].shape[1]
     grad = torch.is_grad_enabled()
-    index, table = ctx["index"][e0:e1], ctx["table"][ctx["layer"]]  # the distance table (``DISTANCE_TABLE``)
-    base = torch.lerp(gather(table, index), gather(table, index + 1), ctx["frac"][e0:e1])
+    if "table" in ctx:  # without autograd: interpolated in the distance table (``DISTANCE_TABLE``)
+        index, table = ctx["index"][e0:e1], ctx["table"][ctx["layer"]]
+        base = torch.lerp(table.index_select(0, index), table.index_select(0, index + 1), ctx["frac"][e0:e1])
+    else:
+        base = ctx["edge0"][ctx["layer"]][e0:e1]
     pre = torch.addmm(base.to(dtype), feat.to(dtype), w.edge_w.t())
     if grad:
         pre = pre + gather(ctx["a"], row) + gather(ctx["b"], col)
@@ -257,13 +263,15 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
         # a GPU wants few, large kernels, and autograd keeps every intermediate anyway; a CPU
         # sampling call runs cache-sized chunks, one core each (see the module doc)
         whole = torch.is_grad_enabled() or pos.device.type != "cpu"
-        # that product is a function of r alone: tabulated on a fine grid, interpolated per edge
-        grid = torch.linspace(0.0, cfg.cutoff, DISTANCE_TABLE + 1, dtype=pos.dtype, device=pos.device)
-        table = F.linear(_distance_features(grid.unsqueeze(-1), cfg), w0.to(pos.dtype))
-        ctx["table"] = [part.contiguous() for part in table.split(cfg.width, dim=1)]
-        position = r.squeeze(-1) * (DISTANCE_TABLE / cfg.cutoff)  # differentiable in r through frac
-        ctx["index"] = position.detach().long().clamp_(max=DISTANCE_TABLE - 1)
-        ctx["frac"] = (position - ctx["index"]).unsqueeze(-1)
+        if whole:
+            ctx["edge0"] = F.linear(_distance_features(r, cfg).to(dtype), w0.to(dtype)).split(cfg.width, dim=1)
+        else:  # a function of r alone: tabulated on a fine grid, interpolated per edge of a chunk
+            grid = torch.linspace(0.0, cfg.cutoff, DISTANCE_TABLE + 1, dtype=pos.dtype, device=pos.device)
+            table = F.linear(_distance_features(grid.unsqueeze(-1), cfg), w0.to(pos.dtype))
+            ctx["table"] = [part.contiguous() for part in table.split(cfg.width, dim=1)]
+            position = r.squeeze(-1) * (DISTANCE_TABLE / cfg.cutoff)
+            ctx["index"] = position.long().clamp_(max=DISTANCE_TABLE - 1)
+            ctx["frac"] = (position - ctx["index"]).unsqueeze(-1)
         x = pos.repeat(1, cfg.vector_channels)  # (N, 3k): channel c at [3c, 3c + 3)
         raw_d = raw.to(dtype)
         degree = torch.bincount(row, minlength=n)
