@@ -205,8 +205,9 @@ def bmp_shrm_pair_energy_force(text: str, i: int, j: int, r: np.ndarray):
 
 def bmp_shrm_pair_table() -> tuple[Path, dict]:
     """The LAMMPS table file of BMP-shrm's summed pair terms, written once per potential file
-    into the user cache (``$XDG_CACHE_HOME`` or ``~/.cache``, ``amshortcut/potentials``), and
-    {(i, j): (keyword, cutoff)} for every type pair."""
+    into the user cache (``$XDG_CACHE_HOME`` or ``~/.cache``, ``amshortcut/potentials``; the
+    temporary directory when that cannot be written), and {(i, j): (keyword, cutoff)} for
+    every type pair."""
     import hashlib
 
     text = (POTENTIALS / "BMP-shrm.lammps").read_text()
@@ -216,9 +217,15 @@ def bmp_shrm_pair_table() -> tuple[Path, dict]:
     pairs = {(i, j): (f"BMP_{i}_{j}", rc) for i in types for j in types if i <= j}
     tag = hashlib.sha256(f"{text}|{TABLE_FILE_POINTS}|{TABLE_INNER}".encode()).hexdigest()[:12]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "amshortcut" / "potentials"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable home: the system's temporary directory
+        import tempfile
+
+        cache = Path(tempfile.gettempdir()) / "amshortcut-potentials"
+        cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"BMP-shrm-pairs-{tag}.table"
     if not path.exists():
-        cache.mkdir(parents=True, exist_ok=True)
         r = TABLE_INNER + (rc - TABLE_INNER) * np.arange(TABLE_FILE_POINTS) / (TABLE_FILE_POINTS - 1)
         index = np.arange(1, TABLE_FILE_POINTS + 1)
         blocks = [f"# BMP-shrm pair terms of {POTENTIALS / 'BMP-shrm.lammps'} (core.lammps.bmp_shrm_pair_table)\n"]
