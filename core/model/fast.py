@@ -133,7 +133,8 @@ def _node_mlp(weights, z):
 
 
 def _edge_sums(layer, w, h, x_flat, ctx, chunk):
-    """Sums over the edges of receivers [n0, n1): gated messages (n1-n0, W) and coordinate updates (n1-n0, 3k).
+    """Sums over the edges of receivers [n0, n1): gated messages (n1-n0, W) and coordinate updates
+    (n1-n0, 3k), coordinates in ``x_flat``'s layout (coordinate-major: column i * k + c).
 
     The coordinate update sum_j cut_ij Phi_ij d_ij with Phi_ij = W_c m_ij (paper, App. B.4) is
     computed per receiver as W_c applied to G_i = sum_j cut_ij m_ij (x) d_ij, one batched
@@ -143,8 +144,8 @@ def _edge_sums(layer, w, h, x_flat, ctx, chunk):
     k, dtype = layer.k, h.dtype
     row, col = ctx["row"][e0:e1], ctx["col"][e0:e1]
     cut = ctx["cut"][e0:e1]
-    diff = (gather(x_flat, row) - gather(x_flat, col)).view(-1, k, 3) - ctx["shift"][e0:e1].unsqueeze(1)
-    sq = (diff * diff).sum(-1)  # (e, k)
+    diff = (gather(x_flat, row) - gather(x_flat, col)).view(-1, 3, k) - ctx["shift"][e0:e1].unsqueeze(-1)
+    sq = (diff * diff).sum(1)  # (e, k)
     feat = 2.0 * torch.tanh(sq / ctx["cutoff"] ** 2) - 1.0
     width = ctx["a"].shape[1]
     grad = torch.is_grad_enabled()
@@ -162,17 +163,17 @@ def _edge_sums(layer, w, h, x_flat, ctx, chunk):
     m = _layer_norm_silu(pre, w.norm1, inplace=not grad)
     m = _layer_norm_silu(torch.addmm(w.lin2_b, m, w.lin2_w.t()), w.norm2, inplace=not grad)
     weight = cut if w.gate is None else cut * torch.sigmoid(F.linear(m, *w.gate).float())
-    unit = diff / (torch.sqrt(sq + 1.0) + 1.0).unsqueeze(-1)  # (e, k, 3)
+    unit = diff / (torch.sqrt(sq + 1.0) + 1.0).unsqueeze(1)  # (e, 3, k)
     # per receiver, over its edges padded to D: the gate-weighted message sum and G_i = sum cut m (x) d
     n_nodes = n1 - n0
     slots = n_nodes * degree_max
     m_pad = pad(m, slot, slots).view(n_nodes, degree_max, width)
     w_pad = pad(weight.to(dtype), slot, slots).view(n_nodes, degree_max, 1)
-    u_pad = pad((unit * cut.unsqueeze(-1)).transpose(1, 2).reshape(-1, 3 * k).to(dtype), slot, slots)  # columns (i, c)
+    u_pad = pad((unit * cut.unsqueeze(-1)).view(-1, 3 * k).to(dtype), slot, slots)  # columns (i, c)
     agg = torch.bmm(w_pad.transpose(1, 2), m_pad).view(n_nodes, width).float()
     g = torch.bmm(u_pad.view(n_nodes, degree_max, 3 * k).transpose(1, 2), m_pad)  # (n, (i, c), W)
     dx = F.linear(g.view(n_nodes * 3, k * width), w.coord_mix)  # (n*3, k_out): rows (node, i), columns o
-    return agg, dx.view(n_nodes, 3, k).transpose(1, 2).reshape(n_nodes, 3 * k).float()
+    return agg, dx.view(n_nodes, 3 * k).float()
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -272,7 +273,7 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
             position = r.squeeze(-1) * (DISTANCE_TABLE / cfg.cutoff)
             ctx["index"] = position.long().clamp_(max=DISTANCE_TABLE - 1)
             ctx["frac"] = (position - ctx["index"]).unsqueeze(-1)
-        x = pos.repeat(1, cfg.vector_channels)  # (N, 3k): channel c at [3c, 3c + 3)
+        x = pos.repeat_interleave(cfg.vector_channels, dim=1)  # (N, 3k): coordinate i of channel c at i * k + c
         raw_d = raw.to(dtype)
         degree = torch.bincount(row, minlength=n)
         chunks = _chunks(degree, row.shape[0] if whole else CHUNK_EDGES)
@@ -295,4 +296,4 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
         e_out = F.linear(F.layer_norm(h, head_norm.normalized_shape, head_norm.weight.to(dtype),
                                       head_norm.bias.to(dtype), head_norm.eps),
                          head_lin.weight.to(dtype), head_lin.bias.to(dtype))
-    return pos - x[:, :3], e_out.to(pos.dtype)
+    return pos - x[:, ::cfg.vector_channels], e_out.to(pos.dtype)
