@@ -179,7 +179,7 @@ def _edge_sums(layer, w, h, x_flat, ctx, chunk):
     return agg, dx.view(n_nodes, 3 * k).float()
 
 
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (threads, pool), made on first use
 
 
 def _edge_sums_all(layer, w, h, x_flat, ctx, chunks, threads: int):
@@ -190,15 +190,17 @@ def _edge_sums_all(layer, w, h, x_flat, ctx, chunks, threads: int):
     global _POOL
     if threads <= 1 or len(chunks) == 1:
         return [_edge_sums(layer, w, h, x_flat, ctx, chunk) for chunk in chunks]
-    if _POOL is None or _POOL._max_workers != threads:
-        _POOL = ThreadPoolExecutor(threads, thread_name_prefix="amshortcut-edges")
+    if _POOL is None or _POOL[0] != threads:
+        if _POOL is not None:
+            _POOL[1].shutdown(wait=False)
+        _POOL = threads, ThreadPoolExecutor(threads, thread_name_prefix="amshortcut-edges")
     inference = torch.is_inference_mode_enabled()
 
     def run(chunk):
         with torch.inference_mode(inference), torch.no_grad():
             return _edge_sums(layer, w, h, x_flat, ctx, chunk)
 
-    return list(_POOL.map(run, chunks))
+    return list(_POOL[1].map(run, chunks))
 
 
 def _chunks(degree, chunk_edges):
