@@ -106,8 +106,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rho-max", type=float, default=0.0, help="atoms/Å^3 incl. ghosts (0 = the model's value)")
     p.add_argument("--fmax", type=float, default=0.05, help="relaxation force tolerance for moduli, eV/Å (paper 0.05)")
     p.add_argument("--relax-steps", type=int, default=None,
-                   help="max steps per relaxation (default the data's protocol, core.properties.elastic.protocol_steps: "
-                        "a-SiO2 1500 L-BFGS, the paper's; MEG 500 FIRE)")
+                   help="max steps per relaxation (default the data's protocol, "
+                        "core.properties.elastic.protocol_steps: a-SiO2 1500 L-BFGS, the paper's; MEG 500 FIRE)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -161,8 +162,10 @@ TABLE_INNER = 0.2  # Å: shortest tabulated distance (LAMMPS stops below it; the
 QQR2E_METAL = 14.399645  # eV Å / e^2, LAMMPS's Coulomb constant in metal units
 
 
+@cache
 def _bmp_shrm_terms(text: str):
-    """(charges, pair-style arguments, pedone and buck coefficients) parsed from `BMP-shrm.lammps`."""
+    """(charges, pair-style arguments, pedone and buck coefficients) parsed from `BMP-shrm.lammps`
+    (once per text: the table asks for every type pair's terms)."""
     import re
 
     charges = {int(t): float(q) for t, q in re.findall(r"^set type (\d+) charge (\S+)", text, re.M)}

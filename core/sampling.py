@@ -141,10 +141,10 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     ``Framework.plan``); guidance: classifier-free guidance weight w >= 0 (0 = none, the
     paper's; ``core.model.GuidedDenoiser``), applied only when a property is given; it doubles
     the cost of a step; fast: evaluate the network with ``core.model.fast`` (default; the same
-    structures to float rounding, 2-3x faster on CPU; False runs the plain reference forward); bf16: run the network (only; the
-    steps themselves stay float32) in bfloat16, the precision the shipped models were trained
-    in (faster with AMX on CPUs and on GPUs; positions then differ from float32 sampling by
-    ~0.01 Å per step).
+    structures to float rounding, 2-3x faster on CPU; False runs the plain reference forward);
+    bf16: run the network (only; the steps themselves stay float32) in bfloat16, the precision
+    the shipped models were trained in (faster with AMX on CPUs and on GPUs; positions then
+    differ from float32 sampling by ~0.01 Å per step).
     Returns ``ase.Atoms`` (ghosts removed) with ``info``: target_<name>, framework, steps,
     grid_power, guidance, seed, device, checkpoint.
     """
