@@ -14,6 +14,7 @@ from core.datasets.meg import (
     ELEMENTS,
     MODIFIERS,
     VALENCE,
+    MEGEvapCheckRecipe,
     MEGRecipe,
     composition_counts,
     composition_grid,
@@ -154,3 +155,29 @@ def test_melt_check_raises_the_temperature_until_the_slowest_element_moves():
     atoms = melt_quench(start, r, np.random.default_rng(3))
     assert atoms.info["melt_temperature"] == 5000.0  # 3000 -> 4000 -> 5000, never satisfied, capped
     assert atoms.info["melt_diffusivity"] < 1e6
+
+
+def evap_check_melt(**params):
+    from core.datasets.meg import melt_quench
+
+    r = MEGEvapCheckRecipe(**{k: getattr(TINY_MEG, k) for k in ("n_atoms", "melt_ps", "check_ps", "min_diffusivity",
+                                                                  "cooling_rate_K_per_ps", "final_ps")},
+                           volume_sample_ps=0.1, expansion_window_ps=0.2, **params)
+    start = random_start(composition_counts({"Si": 0.7, "K": 0.3}, 60), r, np.random.default_rng(2))
+    return melt_quench(start, r, np.random.default_rng(3)), r
+
+
+def test_evaporation_check_melts_cooler_while_the_volume_grows():
+    """Any growth of the 0.2 ps mean volume counts as evaporation here (max_expansion 1): the
+    melt is begun again 500 K cooler until t_melt_min, where it is kept and its growth recorded."""
+    atoms, r = evap_check_melt(max_expansion=1.0)
+    assert (r.t_melt, r.melt_step_K, r.t_melt_min) == (3500.0, 500.0, 2500.0)
+    assert atoms.info["melt_temperature"] == 2500.0  # 3500 -> 3000 -> 2500, the floor
+    assert atoms.info["melt_expansion"] > 1.0
+
+
+def test_evaporation_check_leaves_a_condensed_melt_alone():
+    atoms, r = evap_check_melt(max_expansion=10.0)
+    assert atoms.info["melt_temperature"] == 3500.0
+    assert 1.0 <= atoms.info["melt_expansion"] < 10.0
+    assert 0.04 < len(atoms) / atoms.get_volume() < 0.12  # atoms/Å^3

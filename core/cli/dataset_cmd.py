@@ -32,7 +32,8 @@ def build_cmd(
                                   "its workers must see --out"),
     recipe: str = typer.Option(None, "--recipe", help="recipe of the units still to build: asi: trajectory; "
                                "sio2: melt-quench (default, one melt per structure) or quench-series "
-                               "(10 quenches from one melt); meg: melt-quench"),
+                               "(10 quenches from one melt); meg: melt-quench-evap-check (default: melts that "
+                               "evaporate are redone cooler) or melt-quench (a fixed 3500 K melt)"),
     reference: bool = typer.Option(True, "--reference/--no-reference",
                                    help="write reference.npz (train RDF/ADF, split-half floor) at the end"),
 ):

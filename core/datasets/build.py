@@ -81,9 +81,9 @@ SYSTEMS = {
                    {"melt-quench": "SiO2Recipe", "quench-series": "SiO2QuenchSeriesRecipe"},
                    {"shear_modulus": "GPa", "ring_size_mean": "Si atoms per ring"}),
     "meg": System("MEG", ("Si", "P", "Al", "Li", "Be", "K", "Ca", "Ti", "Ba", "Zn", "O"), "core.datasets.meg",
-                  {"melt-quench": "MEGRecipe"},
+                  {"melt-quench-evap-check": "MEGEvapCheckRecipe", "melt-quench": "MEGRecipe"},
                   {"youngs_modulus": "GPa", "shear_modulus": "GPa", "li_concentration": "%"},
-                  records=("melt_temperature", "melt_diffusivity", "melt_slowest",
+                  records=("melt_temperature", "melt_diffusivity", "melt_slowest", "melt_expansion",
                            "cpu_melt_s", "cpu_quench_s", "cpu_elastic_s")),
 }
 

@@ -17,10 +17,15 @@ runs BMP-shrm's pair terms from tables (`pair_bmp_shrm(tabulated=True)`: the sam
 1e-3 eV/Å, steps 1.5x faster); the elastic protocol runs the analytic styles. Melt
 check: each element's mean-square displacement over the last `check_ps` of the melt must
 reach 6 D t with D = `min_diffusivity`; if one does not, the melt goes on `melt_ps` longer
-`melt_step_K` hotter, up to `t_melt_max`. The structure's info records `melt_temperature`
-(K), `melt_diffusivity` (the slowest element's MSD / 6t, Å^2/ps) and `melt_slowest`, and
-the CPU seconds of its steps: `cpu_melt_s` (start, minimisation, melt), `cpu_quench_s`
-(quench and hold), `cpu_elastic_s` (relaxations and strains).
+`melt_step_K` hotter, up to `t_melt_max`. Evaporation check (recipe `melt-quench-evap-check`,
+`MEGEvapCheckRecipe`, the default; `melt-quench`, `MEGRecipe`, has none): the cell volume,
+sampled every ps of the melt and the quench and averaged over 2 ps, may not grow past 1.3 x
+its smallest value so far; a melt that does is begun again from the start `melt_step_K`
+cooler and is never heated above that again, down to `t_melt_min`. The structure's info
+records `melt_temperature` (K), `melt_diffusivity` (the slowest element's MSD / 6t, Å^2/ps),
+`melt_slowest`, `melt_expansion` (the check's largest ratio; evaporation-check recipe only)
+and the CPU seconds of its steps: `cpu_melt_s` (start, minimisation, melt, and any attempt
+begun again), `cpu_quench_s` (quench and hold), `cpu_elastic_s` (relaxations and strains).
 
 Properties (`core.properties`), on the stored snapshot relaxed with BMP-shrm (FIRE,
 variable cell, fmax `fmax`): `youngs_modulus` E = (C11 - C12)(C11 + 2 C12)/(C11 + C12) and
@@ -87,6 +92,20 @@ class MEGRecipe:
         return int(round(ps / self.timestep_ps))
 
 
+@dataclass(frozen=True)
+class MEGEvapCheckRecipe(MEGRecipe):
+    """MEGRecipe with an evaporation check (the authors' workflow rejects a melt whose volume
+    grows past 1.6 x its start): the cell volume, sampled every `volume_sample_ps` of the melt
+    and the quench and averaged over `expansion_window_ps`, may not grow past `max_expansion` x
+    its smallest value so far; a melt that does is begun again `melt_step_K` cooler, down to
+    `t_melt_min` (K-rich melts boil at 3500 K and 1 bar)."""
+
+    max_expansion: float = 1.3
+    expansion_window_ps: float = 2.0
+    volume_sample_ps: float = 1.0
+    t_melt_min: float = 2500.0
+
+
 def _fractions(n: int, steps: int, sum_to_one: bool) -> list[tuple[int, ...]]:
     """All n-tuples of positive integers summing to `steps` (sum_to_one) or to at most `steps`."""
     out = []
@@ -150,48 +169,106 @@ def _diffusivities(x0: np.ndarray, x1: np.ndarray, symbols: np.ndarray, t_ps: fl
     return {el: float(r2[symbols == el].mean() / (6 * t_ps)) for el in np.unique(symbols)}
 
 
-def melt_quench(start: Atoms, r: MEGRecipe, rng) -> Atoms:
-    """FIRE minimisation, checked NPT melt, linear quench and hold (see the module doc); the
-    300 K snapshot with `melt_temperature`, `melt_diffusivity`, `melt_slowest`, `cpu_melt_s`,
-    `cpu_quench_s` in info."""
-    t0 = time.process_time()
+class _Evaporating(Exception):
+    """The melt's volume grew past `max_expansion` of its smallest value so far."""
+
+
+class _VolumeWatch:
+    """The evaporation check of `MEGEvapCheckRecipe`: the cell volume sampled every
+    `volume_sample_ps`, averaged over `expansion_window_ps`; `expansion` is the largest
+    ratio of that average to its smallest earlier value (a liquid's barostat swings stay
+    below ~1.25 at 3500 K; a boiling melt grows steadily). Raises `_Evaporating` past
+    `max_expansion` when `strict`."""
+
+    def __init__(self, r: "MEGEvapCheckRecipe", strict: bool):
+        self.sample_steps = r.steps(r.volume_sample_ps)
+        self.window = max(1, int(round(r.expansion_window_ps / r.volume_sample_ps)))
+        self.limit, self.strict = r.max_expansion, strict
+        self.volumes: list[float] = []
+        self.smallest = np.inf
+        self.expansion = 1.0
+
+    def run(self, lmp: Lammps, steps: int, ramp: bool = False) -> None:
+        """`run steps` in samples of `sample_steps`; with `ramp`, a fix's target ramps over all
+        `steps` (LAMMPS `run N start stop`) as in one run."""
+        begin = int(lmp.lmp.extract_global("ntimestep"))
+        done = 0
+        while done < steps:
+            n = min(self.sample_steps, steps - done)
+            lmp.cmd(f"run {n} start {begin} stop {begin + steps}" if ramp else f"run {n}")
+            done += n
+            self.volumes.append(lmp.thermo("vol"))
+            if len(self.volumes) >= self.window:
+                mean = float(np.mean(self.volumes[-self.window:]))
+                self.smallest = min(self.smallest, mean)
+                self.expansion = max(self.expansion, mean / self.smallest)
+                if self.strict and self.expansion > self.limit:
+                    raise _Evaporating
+
+
+def _melt_quench_at(start: Atoms, r: MEGRecipe, t: float, t_max: float, seed: int, watch) -> tuple[Atoms, float]:
+    """One attempt of `melt_quench`: melt at `t` (hotter, up to `t_max`, while the melt check
+    fails), quench, hold; `watch` (a `_VolumeWatch` or None) samples the melt and the quench.
+    Returns the 300 K snapshot and the CPU time at which the quench began."""
     symbols = np.array(start.get_chemical_symbols())
     npt = f"iso {r.pressure_bar} {r.pressure_bar} {r.pdamp_ps}"
+
+    def run(lmp, steps, ramp=False):
+        if watch is None:
+            lmp.cmd(f"run {steps}")
+        else:
+            watch.run(lmp, steps, ramp)
+
     with Lammps(start, list(ELEMENTS), pair_bmp_shrm(tabulated=True), atom_style="charge") as lmp:
         lmp.cmd(
             "neighbor 2.0 bin", "neigh_modify every 1 delay 0 check yes",
             "timestep 0.001", "min_style fire",
             "minimize 0 0.1 2000 20000",  # removes the worst overlaps of the random start (FIRE)
             f"timestep {r.timestep_ps}",
-            f"velocity all create {r.t_melt} {int(rng.integers(1, 2**31 - 1))} mom yes rot yes dist gaussian",
-            f"fix md all npt temp {r.t_melt} {r.t_melt} {r.tdamp_ps} {npt}",
-            f"run {r.steps(r.melt_ps - r.check_ps)}",
+            f"velocity all create {t} {seed} mom yes rot yes dist gaussian",
+            f"fix md all npt temp {t} {t} {r.tdamp_ps} {npt}",
         )
-        t = r.t_melt
+        run(lmp, r.steps(r.melt_ps - r.check_ps))
         while True:
             x0 = lmp.unwrapped_positions()
-            lmp.cmd(f"run {r.steps(r.check_ps)}")
+            run(lmp, r.steps(r.check_ps))
             diff = _diffusivities(x0, lmp.unwrapped_positions(), symbols, r.check_ps)
             slowest = min(diff, key=diff.get)
-            if diff[slowest] >= r.min_diffusivity or t + r.melt_step_K > r.t_melt_max:
+            if diff[slowest] >= r.min_diffusivity or t + r.melt_step_K > t_max:
                 break
             t += r.melt_step_K
-            lmp.cmd("unfix md", f"fix md all npt temp {t} {t} {r.tdamp_ps} {npt}",
-                    f"run {r.steps(r.melt_ps - r.check_ps)}")
-        quench_ps = (t - r.t_final) / r.cooling_rate_K_per_ps
+            lmp.cmd("unfix md", f"fix md all npt temp {t} {t} {r.tdamp_ps} {npt}")
+            run(lmp, r.steps(r.melt_ps - r.check_ps))
         t1 = time.process_time()
-        lmp.cmd(
-            "unfix md",
-            f"fix md all npt temp {t} {r.t_final} {r.tdamp_ps} {npt}",
-            f"run {r.steps(quench_ps)}",
-            "unfix md",
-            f"fix md all npt temp {r.t_final} {r.t_final} {r.tdamp_ps} {npt}",
-            f"run {r.steps(r.final_ps)}",
-            "unfix md",
-        )
+        lmp.cmd("unfix md", f"fix md all npt temp {t} {r.t_final} {r.tdamp_ps} {npt}")
+        run(lmp, r.steps((t - r.t_final) / r.cooling_rate_K_per_ps), ramp=True)
+        lmp.cmd("unfix md", f"fix md all npt temp {r.t_final} {r.t_final} {r.tdamp_ps} {npt}",
+                f"run {r.steps(r.final_ps)}", "unfix md")
         atoms = lmp.atoms()
-    atoms.info.update({"melt_temperature": float(t), "melt_diffusivity": diff[slowest], "melt_slowest": str(slowest),
-                       "cpu_melt_s": t1 - t0, "cpu_quench_s": time.process_time() - t1})
+    atoms.info.update({"melt_temperature": float(t), "melt_diffusivity": diff[slowest], "melt_slowest": str(slowest)})
+    return atoms, t1
+
+
+def melt_quench(start: Atoms, r: MEGRecipe, rng) -> Atoms:
+    """FIRE minimisation, checked NPT melt, linear quench and hold (see the module doc); the
+    300 K snapshot with `melt_temperature`, `melt_diffusivity`, `melt_slowest`, `cpu_melt_s`,
+    `cpu_quench_s` in info. With a `MEGEvapCheckRecipe`, a melt (or quench) that evaporates is
+    begun again from the start `melt_step_K` cooler, never hotter than that again, down to
+    `t_melt_min`; its info adds `melt_expansion` (the volume check's largest ratio)."""
+    t0 = time.process_time()
+    seed = int(rng.integers(1, 2**31 - 1))
+    t, t_max = r.t_melt, r.t_melt_max
+    t_min = getattr(r, "t_melt_min", None)
+    while True:
+        watch = None if t_min is None else _VolumeWatch(r, strict=t - r.melt_step_K >= t_min)
+        try:
+            atoms, t1 = _melt_quench_at(start, r, t, t_max, seed, watch)
+            break
+        except _Evaporating:
+            t = t_max = t - r.melt_step_K
+    if watch is not None:
+        atoms.info["melt_expansion"] = watch.expansion
+    atoms.info.update({"cpu_melt_s": t1 - t0, "cpu_quench_s": time.process_time() - t1})
     return atoms
 
 
