@@ -1,4 +1,4 @@
-"""Training and sampling throughput of the shipped AMShortcut recipes: plain vs fast network path.
+"""Training and sampling throughput of the shipped AMShortcut recipes: plain vs fast vs compiled network path.
 
 Training: structures per second of one full step (loss + backward + gradient clipping +
 AdamW step + EMA update) of the shipped a-Si and a-SiO2 AMShortcut recipes
@@ -9,10 +9,13 @@ steps. Each is measured at 1 and 2 torch threads. Core-seconds are the process's
 (``time.process_time``, all threads), so a machine shared with other jobs slows the wall
 clock but hardly the count; wall-clock seconds are recorded too.
 
-The plain and the fast path (``Denoiser.fast``) are measured in ONE run, step by step in
-turn (each training step is run by both paths with the same random draws), so that the
-machine's load drifts hit both alike. The table also gives the plain path's seconds per
-training step, for checking the baseline against ``amshortcut train`` logs.
+The plain path, the fast path (``Denoiser.fast``) and the fast path with its per-layer kernels
+compiled by torch.compile (``Denoiser.compiled``; ``runtime.compile`` of a recipe,
+``generate(compile=True)``) are measured in ONE run, step by step in turn (each training step
+is run by every path with the same random draws), so that the machine's load drifts hit all
+alike; the compiling happens in uncounted warm-up steps and calls before. The table also gives
+the plain path's seconds per training step, for checking the baseline against
+``amshortcut train`` logs.
 
 Usage: python benchmarks/throughput.py [--systems a-Si,a-SiO2] [--threads 1,2] [--train-steps 12]
        [--sample-steps 1,5] [--samples 32] [--out DIR] [--quick]
@@ -36,8 +39,12 @@ from core.benchmarking import default_results_dir, machine_info, set_threads, wr
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PATHS = ("plain", "fast")
-SAMPLE_PATHS = {"plain": {"fast": False}, "fast": {"fast": True}, "fast_bf16": {"fast": True, "bf16": True}}
+PATHS = ("plain", "fast", "compiled")
+WARM_STEPS = 3
+"""Uncounted training steps per path first: the compiled path compiles its kernels with and
+without autograd (the bootstrap targets) in them."""
+SAMPLE_PATHS = {"plain": {"fast": False}, "fast": {"fast": True}, "compiled": {"fast": True, "compile": True},
+                "fast_bf16": {"fast": True, "bf16": True}}
 """generate() options of each sampling path: the plain one runs the network in float32."""
 
 
@@ -66,7 +73,8 @@ def train_step(trainer, state):
 
 
 def set_path(trainer, path):
-    trainer.model.fast = trainer.ema.fast = path == "fast"
+    for model in (trainer.model, trainer.ema):
+        model.fast, model.compiled = path != "plain", path == "compiled"
 
 
 class Clock:
@@ -83,14 +91,14 @@ class Clock:
 def measure_training(trainer, batches, n_steps):
     """{path: [Clock per step]}; step k of both paths uses batch k and the same random draws."""
     times = {p: [] for p in PATHS}
-    for k in range(n_steps + 1):  # step 0 warms up both paths
+    for k in range(n_steps + WARM_STEPS):  # the first WARM_STEPS warm up every path
         state = batches[k % len(batches)]
         for path in (PATHS if k % 2 == 0 else PATHS[::-1]):
             set_path(trainer, path)
             torch.manual_seed(1000 + k)
             with Clock() as clock:
                 train_step(trainer, state)
-            if k:
+            if k >= WARM_STEPS:
                 times[path].append(clock)
     return times
 
@@ -101,6 +109,7 @@ def measure_sampling(checkpoint, cell, n_samples, steps, repeats):
 
     paths = list(SAMPLE_PATHS)
     times = {p: [] for p in paths}
+    generate(checkpoint, 2, steps, cell, seed=0, device="cpu", **SAMPLE_PATHS["compiled"])  # compiles, uncounted
     for k in range(repeats):
         for path in (paths if k % 2 == 0 else paths[::-1]):
             with Clock() as clock:
@@ -122,6 +131,7 @@ def rows_for(system, threads, task, per_call, times):
             row[f"{p}_structures_per_s"] = round(per_call / wall[p], 3)
             row[f"{p}_structures_per_core_s"] = round(per_call / med[p], 3)
     row["speedup"] = round(med["plain"] / med["fast"], 2)
+    row["speedup_compiled"] = round(med["plain"] / med["compiled"], 2)
     row["speedup_wall"] = round(wall["plain"] / wall["fast"], 2)
     if "fast_bf16" in med:
         row["speedup_bf16"] = round(med["plain"] / med["fast_bf16"], 2)
@@ -161,7 +171,8 @@ def _line(row):
     bf16 = (f"  fast bf16 {row['fast_bf16_structures_per_core_s']:8.3f} x{row['speedup_bf16']:.2f}"
             if "speedup_bf16" in row else "")
     return (f"{row['system']:7s} {row['task']:15s} {row['threads']} thr  plain {row['plain_structures_per_core_s']:8.3f}  "
-            f"fast {row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}{bf16}  "
+            f"fast {row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}  "
+            f"compiled {row['compiled_structures_per_core_s']:8.3f} x{row['speedup_compiled']:.2f}{bf16}  "
             f"(plain {row['plain_cpu_s_per_call']:.3f} core-s, {row['plain_s_per_call']:.3f} s wall per "
             f"{'step' if row['task'] == 'train' else 'call'}; wall speedup x{row['speedup_wall']:.2f})")
 
@@ -169,13 +180,16 @@ def _line(row):
 def markdown(rows):
     """The table: training runs the recipe's bf16 autocast on both paths; plain sampling is
     float32, so sampling has a third column, the fast path with the network in bfloat16."""
-    lines = ["| system | task | threads | plain structures/core-s | fast | speedup | fast, bf16 network | speedup | "
-             "plain core-s per step/call | plain wall s | wall speedup |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| system | task | threads | plain structures/core-s | fast | speedup | compiled | speedup | "
+             "fast, bf16 network | speedup | plain core-s per step/call | plain wall s | wall speedup |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         bf16 = (f"{r['fast_bf16_structures_per_core_s']:.3f} | {r['speedup_bf16']:.2f}x" if "speedup_bf16" in r
                 else "(recipe is bf16) | ")
         lines.append(f"| {r['system']} | {r['task']} | {r['threads']} | {r['plain_structures_per_core_s']:.3f} | "
-                     f"{r['fast_structures_per_core_s']:.3f} | {r['speedup']:.2f}x | {bf16} | {r['plain_cpu_s_per_call']:.3f} | "
+                     f"{r['fast_structures_per_core_s']:.3f} | {r['speedup']:.2f}x | "
+                     f"{r['compiled_structures_per_core_s']:.3f} | {r['speedup_compiled']:.2f}x | {bf16} | "
+                     f"{r['plain_cpu_s_per_call']:.3f} | "
                      f"{r['plain_s_per_call']:.3f} | {r['speedup_wall']:.2f}x |")
     return "\n".join(lines)
 

@@ -189,6 +189,7 @@ class Trainer:
         torch.manual_seed(recipe.optimisation.seed)  # identical initial weights on every rank
         self.model = Denoiser(model_cfg).to(self.device)
         self.model.fast = rt.fast  # the EMA copy below inherits it
+        self.model.compiled = rt.compile
         source = init_from or recipe.init.checkpoint
         if recipe.init.recipe and not (source or resume):
             raise UserError("init.recipe: the parent is trained by core.training.train (or `amshortcut train`), "

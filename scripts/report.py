@@ -305,7 +305,9 @@ def metrics_block(root: Path) -> str:
 THROUGHPUT_COLUMNS = [("system", "system"), ("task", "task"), ("threads", "threads"),
                       ("plain_structures_per_core_s", "plain: structures per core-second"),
                       ("fast_structures_per_core_s", "fast: structures per core-second"),
-                      ("speedup", "speed-up"), ("plain_s_per_call", "plain: seconds per step or call")]
+                      ("speedup", "speed-up"),
+                      ("compiled_structures_per_core_s", "compiled: structures per core-second"),
+                      ("speedup_compiled", "speed-up"), ("plain_s_per_call", "plain: seconds per step or call")]
 
 
 def throughput_block(root: Path) -> str:

@@ -132,12 +132,13 @@ def test_fast_forward_in_bfloat16_stays_as_close_to_float32_as_plain(grad):
         assert (b - a).abs().max() <= 0.05 * ref.abs().max()
 
 
-def _shortcut_loss_and_grads(net, state, fast, bf16):
+def _shortcut_loss_and_grads(net, state, fast, bf16, compiled=False):
     config = default_config("shortcut")
     config.sc_fraction = 1.0  # L_SDE and L_SC (the bootstrap targets from a teacher)
     framework = make_framework(config)
     teacher = _network(seed=1)
     net.fast = teacher.fast = fast
+    teacher.compiled = compiled
     model, target = (BFloat16Autocast(m, "cpu") for m in (net, teacher)) if bf16 else (net, teacher)
     net.zero_grad(set_to_none=True)
     torch.manual_seed(7)
@@ -215,3 +216,27 @@ def test_fast_sampling_in_bfloat16_gives_the_same_structures(asi_shortcut, steps
     # measured on the shipped a-Si model: 1 step 0.998 / 0.013 / 0.035 Å, 5 steps 1.0 / 0.006 / 0.025 Å
     assert same_class > 0.99
     assert np.median(gap) < 0.02 and np.quantile(gap, 0.99) < 0.1
+
+
+def test_compiled_kernels_give_the_fast_loss_gradients_and_samples(asi_shortcut):
+    """``compiled`` (torch.compile of the per-layer kernels) changes only the summation order:
+    the AMShortcut loss (its bootstrap targets run the no-autograd kernels) and gradients as
+    the fast path's in float32, and the same sampled structures."""
+    net, state = _network(), _batch()
+    loss_f, logs_f, grads_f = _shortcut_loss_and_grads(net, state, True, False)
+    net.compiled = True
+    try:
+        loss_c, logs_c, grads_c = _shortcut_loss_and_grads(net, state, True, False, compiled=True)
+    finally:
+        net.compiled = False
+    assert loss_c == pytest.approx(loss_f, rel=1e-5)
+    assert logs_c["loss_sc"] == pytest.approx(logs_f["loss_sc"], rel=1e-5)
+    for gf, gc in zip(grads_f, grads_c):
+        torch.testing.assert_close(gc, gf, rtol=1e-4, atol=1e-6)
+    cell = asi_shortcut.training["cell"]
+    fast = generate(asi_shortcut, 2, 1, cell, seed=3, device="cpu")
+    compiled = generate(asi_shortcut, 2, 1, cell, seed=3, device="cpu", compile=True)
+    assert asi_shortcut.network.compiled is False  # generate restores the switch
+    (pf, zf), (pc, zc) = _positions(fast), _positions(compiled)
+    assert np.array_equal(zf, zc)
+    assert np.abs(pf - pc).max() < 1e-3  # Å

@@ -1,4 +1,5 @@
-"""benchmarks/throughput.py --quick: both paths train and sample, and the results are written."""
+"""benchmarks/throughput.py --quick: every path (plain, fast, compiled) trains and samples, and the
+results are written."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from core.benchmarking import load_script
 throughput = load_script("throughput")
 
 
-def test_quick_run_writes_both_paths(tmp_path):
+def test_quick_run_writes_every_path(tmp_path):
     rows = throughput.main(["--quick", "--out", str(tmp_path)])
     assert [(r["system"], r["task"], r["threads"]) for r in rows] == [("a-Si", "train", 1), ("a-Si", "sample 1 step", 1)]
     for row in rows:
         assert row["plain_structures_per_core_s"] > 0 and row["fast_structures_per_core_s"] > 0
+        assert row["compiled_structures_per_core_s"] > 0 and row["speedup_compiled"] > 0
         assert row["speedup"] > 0 and row["plain_cpu_s_per_call"] > 0
     assert "fast_bf16_structures_per_core_s" in rows[1]
     saved = json.loads((tmp_path / "throughput.json").read_text())

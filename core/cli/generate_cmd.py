@@ -70,6 +70,8 @@ def generate_command(
     prop: list[str] = typer.Option(None, "--property", help="Target property name=value (repeatable)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(0, help="Structures per batch (0 = as many as fit in memory)."),
+    compile: bool = typer.Option(False, "--compile", help="Compile the network's kernels with torch.compile "
+                                 "first (about half a minute, then 1.3-1.4x faster on CPU): for many structures."),
     relax: bool = typer.Option(False, "--relax", help="Relax the structures (fixed cell, the system's classical "
                                "potential, LAMMPS minimisation to a force 2-norm < 1e-4 eV/Å or 2,000 iterations): "
                                "--out gets the relaxed ones, <out stem>.unrelaxed<suffix> the unrelaxed; prints the "
@@ -136,7 +138,8 @@ def generate_command(
         bars[0].update(done - bars[0].n)
 
     structures = generate(model, n, steps, cell_value, rho_max or None, props, device=device, seed=seed,
-                          progress=progress, batch_size=batch_size or None, grid_power=grid_power, guidance=guidance)
+                          progress=progress, batch_size=batch_size or None, grid_power=grid_power, guidance=guidance,
+                          compile=compile)
     for bar in bars:
         bar.close()
     if not relax:

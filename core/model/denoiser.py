@@ -168,6 +168,7 @@ class Denoiser(nn.Module):
     """
 
     fast = False
+    compiled = False  # with fast: the per-layer kernels compiled by torch.compile (core.model.fast.kernels)
 
     def __init__(self, cfg: DenoiserConfig):
         super().__init__()
