@@ -228,7 +228,8 @@ def test_overrides_and_paths(tmp_path):
     assert recipe.schedule.sigma_e == 1.5 and load_recipe(path, ["schedule.framework='ode'"]).schedule.sigma_e == 1.0
     assert parse_value("1e-3") == 1e-3 and parse_value("[1, 2]") == [1, 2] and parse_value("a/b") == "a/b"
     for bad, message in [("steps=5", "expects SECTION.KEY=VALUE"), ("optimisation.steps", "expects SECTION.KEY=VALUE"),
-                         ("train.steps=5", "unknown section 'train'"), ("optimisation.steps=x", "must be a whole")]:
+                         ("train.steps=5", "unknown section 'train'"), ("optimisation.steps=x", "must be a whole"),
+                         ("runtime.compile=true", "runtime.compile compiles the fast path's kernels: set runtime.fast")]:
         with pytest.raises(UserError, match=message):
             load_recipe(path, [bad])
     with pytest.raises(UserError, match="data.path nowhere.extxyz: no such dataset directory or file"):
