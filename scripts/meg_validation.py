@@ -58,8 +58,7 @@ def by_recipe(directory, frames) -> dict:
     """Per MD recipe (meta.json's shard_recipe): glasses, melt temperatures, the evaporation
     check's growth (`melt_expansion`, where recorded) and the K-rich glasses' density."""
     meta = dataset_meta(directory)
-    per_unit = {name: e["params"]["frames_per_unit"] for name, e in meta["recipes"].items()}
-    stride = next(iter(set(per_unit.values())))
+    stride = next(iter(meta["recipes"].values()))["params"]["frames_per_unit"]  # one per directory (build.py)
     groups: dict[str, list] = {}
     for a in frames:
         groups.setdefault(meta["shard_recipe"][f"{int(a.info['id']) // stride:04d}"], []).append(a)

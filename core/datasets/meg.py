@@ -258,9 +258,9 @@ def melt_quench(start: Atoms, r: MEGRecipe, rng) -> Atoms:
     t0 = time.process_time()
     seed = int(rng.integers(1, 2**31 - 1))
     t, t_max = r.t_melt, r.t_melt_max
-    t_min = getattr(r, "t_melt_min", None)
+    checked = isinstance(r, MEGEvapCheckRecipe)
     while True:
-        watch = None if t_min is None else _VolumeWatch(r, strict=t - r.melt_step_K >= t_min)
+        watch = _VolumeWatch(r, strict=t - r.melt_step_K >= r.t_melt_min) if checked else None
         try:
             atoms, t1 = _melt_quench_at(start, r, t, t_max, seed, watch)
             break
