@@ -25,6 +25,8 @@ Beside every row, with the same targets:
   is 0 by construction and shown as n/a;
 - data: the stored property values of the held-out structures whose cells are used, i.e. what a
   perfect generator that ignores the target would score.
+A property given beside a sweep at a fixed value (MEG: 15 % Li with every E target, the paper's Table 3
+condition) is scored too, against that value, with the model given nothing as its control.
 The output ends with a pass/fail line per goal in `GOALS` (targets the project set, not results).
 Optional `--target-checkpoint`s, each trained on one property alone, give the paper's
 "(All) vs (Target)" comparison.
@@ -324,21 +326,34 @@ def run(models, steps, plan, held, args) -> tuple[list[dict], list[dict]]:
                 for t in s["targets"]:
                     wanted |= {(label, n_s, tuple(sorted({**s["given"], s["property"]: t}.items())), j, s["property"])
                                for j in range(n)}
+                    wanted |= {(label, n_s, tuple(sorted({**s["given"], s["property"]: t}.items())), j, g)
+                               for j in range(n) for g in s["given"]}
                 if label == "All" and not args.no_control:
                     wanted |= {("None", n_s, tuple(sorted(s["given"].items())), j, s["property"]) for j in range(n)}
+                    wanted |= {("None", n_s, (), j, g) for j in range(n) for g in s["given"]}
     bar = tqdm(total=len(wanted), desc="generate+measure", unit="structure", disable=args.quiet)
     made = Structures(args, held, bar)
     rows, samples = [], []
 
-    def add_row(label, s, n_s, pairs, entries, ignores):
+    def add_row(label, s, n_s, pairs, entries, ignores, scored=None):
+        """One row: the sweep's property, or (`scored`) a property given beside it at a fixed value."""
+        prop = scored or s["property"]
         t, y = [p[0] for p in pairs], [p[1] for p in pairs]
-        rows.append({"model": label, "property": s["property"], "sweep": s["sweep"], "n_s": n_s,
-                     **score(t, y, ignores), "target_low": s["low"], "target_high": s["high"],
-                     "n_targets": len(s["targets"]), "given": ";".join(f"{k}={v:g}" for k, v in s["given"].items()),
+        rows.append({"model": label, "property": prop, "sweep": s["sweep"], "n_s": n_s,
+                     **score(t, y, ignores), "target_low": min(t), "target_high": max(t),
+                     "n_targets": len(set(t)), "given": ";".join(f"{k}={v:g}" for k, v in s["given"].items()),
+                     "with": s["property"] if scored else "",
                      "seconds_generate_per_structure": float(np.mean([e["gen_s"] for e in entries]))
                      if entries else math.nan,
-                     "seconds_property_per_structure": float(np.mean([e["prop_s"][s["property"]] for e in entries]))
+                     "seconds_property_per_structure": float(np.mean([e["prop_s"][prop] for e in entries]))
                      if entries else math.nan})
+
+    def data_row(s, prop, targets):
+        values = [float(a.info[prop]) if prop in a.info else math.nan for a in held]
+        rows.append({"model": "Data", "property": prop, "sweep": s["sweep"], "n_s": None,
+                     **score([t for t in targets for _ in values], values * len(targets), True),
+                     "target_low": min(targets), "target_high": max(targets), "n_targets": len(set(targets)),
+                     "given": "", "with": "" if prop == s["property"] else s["property"]})
 
     for label, model, props in models:
         for s in (s for s in plan if s["property"] in props):
@@ -357,11 +372,19 @@ def run(models, steps, plan, held, args) -> tuple[list[dict], list[dict]]:
                     add_row("None", s, n_s, [(t, e["values"][prop][0]) for t in s["targets"] for e in ctrl],
                             ctrl, ignores=True)
             if label == "All" and held:
-                values = [float(a.info[prop]) if prop in a.info else math.nan for a in held]
-                rows.append({"model": "Data", "property": prop, "sweep": s["sweep"], "n_s": None,
-                             **score([t for t in s["targets"] for _ in values], values * len(s["targets"]), True),
-                             "target_low": s["low"], "target_high": s["high"], "n_targets": len(s["targets"]),
-                             "given": ""})
+                data_row(s, prop, s["targets"])
+            # a property given beside the swept one (the paper's E with 15 % Li): how well it is met, against
+            # the same model given nothing (the control) and the held-out structures
+            for g, v in s["given"].items():
+                for n_s in steps:
+                    entries = [made.get(label, model, n_s, {**s["given"], prop: t}, j, g)
+                               for t in s["targets"] for j in range(n)]
+                    add_row(label, s, n_s, [(v, e["values"][g][0]) for e in entries], entries, ignores=True, scored=g)
+                    if label == "All" and not args.no_control:
+                        ctrl = [made.get("None", model, n_s, {}, j, g) for j in range(n)]
+                        add_row("None", s, n_s, [(v, e["values"][g][0]) for e in ctrl], ctrl, ignores=True, scored=g)
+                if label == "All" and held:
+                    data_row(s, g, [v])
     bar.close()
     for (label, n_s, condition, j), e in made.store.items():
         for prop, (value, why) in e["values"].items():
@@ -428,14 +451,17 @@ def tables(rows, plan) -> str:
     """One markdown table per property: a line per (sweep, model, n_s) with MAE / RMSE / MAPE and the
     slope, the control's MAE / RMSE / MAPE at the same n_s and the held-out data's."""
     out = []
-    for prop in dict.fromkeys(s["property"] for s in plan):
+    scored = [(s, s["property"]) for s in plan] + [(s, g) for s in plan for g in s["given"]]
+    for prop in dict.fromkeys(p for _, p in scored):
         unit = UNITS.get(prop, "")
         lines = []
-        for s in (s for s in plan if s["property"] == prop):
-            mine = [r for r in rows if (r["property"], r["sweep"]) == (prop, s["sweep"])]
+        for s in (s for s, p in scored if p == prop):
+            beside = s["property"] if prop != s["property"] else ""
+            mine = [r for r in rows if (r["property"], r["sweep"], r.get("with", "")) == (prop, s["sweep"], beside)]
             data = next((r for r in mine if r["model"] == "Data"), None)
             given = ", ".join(f"{k} {v:g}" for k, v in s["given"].items())
-            span = f"{s['sweep']} {s['low']:.3g}–{s['high']:.3g}" + (f", {given} given" if given else "")
+            span = (f"{s['given'][prop]:g} given beside {beside} ({s['sweep']} sweep)" if beside else
+                    f"{s['sweep']} {s['low']:.3g}–{s['high']:.3g}" + (f", {given} given" if given else ""))
             for r in (r for r in mine if r["model"] not in ("None", "Data")):
                 ctrl = next((c for c in mine if c["model"] == "None" and c["n_s"] == r["n_s"]), None) \
                     if r["model"] == "All" else None
@@ -459,7 +485,11 @@ def plot(rows, samples, plan, path: Path) -> Path:
     props = list(dict.fromkeys(s["property"] for s in plan))
     fig, axes = plt.subplots(1, len(props), figsize=(5.2 * len(props), 4.4), squeeze=False)
     for ax, prop in zip(axes[0], props):
-        pts = [x for x in samples if x["property"] == prop and math.isfinite(x["achieved"])]
+        # a structure belongs to this panel when it was conditioned as one of the property's sweeps is (not
+        # when the property was only given beside another one's sweep)
+        allowed = [set(s["given"]) for s in plan if s["property"] == prop]
+        pts = [x for x in samples if x["property"] == prop and math.isfinite(x["achieved"])
+               and any({kv.split("=")[0] for kv in x["given"].split(";") if kv} <= a for a in allowed)]
         targets = [t for s in plan if s["property"] == prop for t in s["targets"]]
         data = [x["achieved"] for x in pts if x["model"] == "Data"]
         if data:

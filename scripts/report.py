@@ -268,13 +268,17 @@ def inverse_block(root: Path, system: str) -> str:
     for r in (r for r in rows if r["model"] not in ("None", "Data")):
         name, unit = PROPERTIES.get(r["property"], (r["property"], ""))
         u = f" {unit}" if unit else ""
-        same = [c for c in rows if (c["file"], c["property"], c["sweep"]) == (r["file"], r["property"], r["sweep"])]
+        same = [c for c in rows if (c["file"], c["property"], c["sweep"], c.get("with", "")) ==
+                (r["file"], r["property"], r["sweep"], r.get("with", ""))]
         ctrl = next((c for c in same if c["model"] == "None" and c["n_s"] == r["n_s"]), None) \
             if r["model"] == "All" else None
         data = next((c for c in same if c["model"] == "Data"), None)
         control = "–" if ctrl is None else " / ".join(
             [_num(ctrl, "mae", ".3g", u), _num(ctrl, "rmse", ".3g", u), _num(ctrl, "mape", ".1f", " %")])
-        lines.append(f"| {name} ({r['sweep']}, {float(r['target_low']):.3g}–{float(r['target_high']):.3g}{u}) | "
+        beside = r.get("with", "")
+        span = (f"{float(r['target_low']):.3g}{u} given beside {PROPERTIES.get(beside, (beside,))[0]}, {r['sweep']} sweep"
+                if beside else f"{r['sweep']}, {float(r['target_low']):.3g}–{float(r['target_high']):.3g}{u}")
+        lines.append(f"| {name} ({span}) | "
                      f"{r['label']} | {r['n_s']} | {_num(r, 'mae', '.3g', u)} | {_num(r, 'rmse', '.3g', u)} | "
                      f"{_num(r, 'mape', '.1f', ' %')} | {_num(r, 'slope', '.2f')} | {control} | "
                      f"{_num(data, 'mape', '.1f', ' %')} | {_num(r, 'mean_achieved', '.3g', u)} |")

@@ -205,6 +205,32 @@ def test_inverse_design_sweeps_scores_controls_and_data(sio2, tmp_path):
     assert (out / "inverse_a-SiO2_tiny.png").stat().st_size > 10_000
 
 
+def test_inverse_design_scores_a_property_given_beside_the_sweep(sio2, tmp_path, monkeypatch):
+    """The paper's (E, Li) condition: a value given with every target of a sweep is scored against that
+    value, beside a control given nothing and the held-out data; it has no slope and no plot point."""
+    monkeypatch.setitem(inverse_design.PAPER_SWEEPS, "a-SiO2", {"shear_modulus": (10.0, 50.0, {"ring_size_mean": 5.5})})
+    out = tmp_path / "out"
+    res = inverse_design.main(["--checkpoint", str(sio2), "--data", str(sio2.parent / "data"), "--steps", "1",
+                               "--n", "2", "--targets", "2", "--relax-steps", "2", "--properties", "shear_modulus",
+                               "--sweep", "paper", "--out-dir", str(out), "--quiet", "--tag", "beside"])
+    rows = _csv(out / "inverse_a-SiO2_beside.csv")
+    assert [(r["model"], r["property"], r["with"]) for r in rows] == [
+        ("All", "shear_modulus", ""), ("None", "shear_modulus", ""), ("Data", "shear_modulus", ""),
+        ("All", "ring_size_mean", "shear_modulus"), ("None", "ring_size_mean", "shear_modulus"),
+        ("Data", "ring_size_mean", "shear_modulus")]
+    by = {r["model"]: r for r in rows if r["with"]}
+    assert [int(by[m]["n"]) + int(by[m]["n_missing"]) for m in ("All", "None", "Data")] == [4, 2, 2]
+    assert {by[m]["target_low"] for m in by} == {by[m]["target_high"] for m in by} == {"5.5"}
+    assert by["All"]["slope"] == "nan" and by["All"]["given"] == "ring_size_mean=5.5"
+    # the held-out structure (ring size 5.0; drawn twice for two cells) against 5.5: 0.5, 9.09 %
+    assert float(by["Data"]["mae"]) == pytest.approx(0.5) and float(by["Data"]["mape"]) == pytest.approx(100 / 11)
+    with gzip.open(out / "inverse_a-SiO2_beside_samples.csv.gz", "rt") as fh:
+        rings = [s for s in csv.DictReader(fh) if s["property"] == "ring_size_mean" and s["model"] == "All"]
+    assert sorted((s["target"], s["given"]) for s in rings) == [("5.5", "shear_modulus=10")] * 2 + [
+        ("5.5", "shear_modulus=50")] * 2
+    assert "5.5 given beside shear_modulus (paper sweep)" in res["table"]
+
+
 def test_inverse_design_goals_are_checked_against_the_stated_targets():
     def row(model, prop, mape, slope=math.nan, sweep="training"):
         return {"model": model, "property": prop, "sweep": sweep, "n_s": 10, "mape": mape, "slope": slope}
