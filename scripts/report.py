@@ -276,8 +276,8 @@ def inverse_block(root: Path, system: str) -> str:
         control = "–" if ctrl is None else " / ".join(
             [_num(ctrl, "mae", ".3g", u), _num(ctrl, "rmse", ".3g", u), _num(ctrl, "mape", ".1f", " %")])
         beside = r.get("with", "")
-        span = (f"{float(r['target_low']):.3g}{u} given beside {PROPERTIES.get(beside, (beside,))[0]}, {r['sweep']} sweep"
-                if beside else f"{r['sweep']}, {float(r['target_low']):.3g}–{float(r['target_high']):.3g}{u}")
+        span = (f"{float(r['target_low']):.3g}{u} given beside {PROPERTIES.get(beside, (beside,))[0]}, "
+                f"{r['sweep']} sweep" if beside else f"{r['sweep']}, {float(r['target_low']):.3g}–{float(r['target_high']):.3g}{u}")
         lines.append(f"| {name} ({span}) | "
                      f"{r['label']} | {r['n_s']} | {_num(r, 'mae', '.3g', u)} | {_num(r, 'rmse', '.3g', u)} | "
                      f"{_num(r, 'mape', '.1f', ' %')} | {_num(r, 'slope', '.2f')} | {control} | "

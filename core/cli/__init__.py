@@ -8,7 +8,7 @@ from core.errors import UserError
 
 app = typer.Typer(
     name="amshortcut",
-    help="AMShortcut Studio: generate amorphous structures (a-Si, a-SiO2) with few-step "
+    help="AMShortcut Studio: generate amorphous structures (a-Si, a-SiO2, multi-element oxide glasses) with few-step "
     "shortcut diffusion models, build MD datasets, train models and measure structures.",
     no_args_is_help=True,
     add_completion=False,
