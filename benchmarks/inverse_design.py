@@ -33,6 +33,7 @@ Optional `--target-checkpoint`s, each trained on one property alone, give the pa
 
     .venv/bin/python benchmarks/inverse_design.py --threads 1 --out-dir benchmarks/results
     .venv/bin/python benchmarks/inverse_design.py --sweep training --targets 3 --n 4 --steps 10
+    .venv/bin/python benchmarks/inverse_design.py --system MEG --workers 2   # elastic constants on 2 cores
 
 Writes inverse_<system>[_<tag>].{csv,json,png} and _samples.csv.gz (one line per structure and
 property) to --out-dir and prints one markdown table per property. The default directory is outside
@@ -45,6 +46,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import math
+import multiprocessing
 import shlex
 import sys
 import time
@@ -113,6 +115,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes measuring the properties (elastic constants dominate a run): all structures "
+                        "are generated first, then measured in parallel (default 1, in this process)")
     p.add_argument("--out-dir", type=Path, default=None,
                    help="results directory (default $AMSHORTCUT_RESULTS or ~/.cache/amshortcut/benchmarks; "
                         "benchmarks/results to record a result in the repository)")
@@ -124,6 +129,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UserError("--n must be at least 1")
     if args.targets < 2:
         raise UserError("--targets must be at least 2 (a slope needs two targets)")
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
     args.out_dir = args.out_dir or bench.default_results_dir()
     args.command = "benchmarks/inverse_design.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     return args
@@ -253,17 +260,6 @@ def cell_of(text: str, model, held: list, j: int):
     return lengths[0] if len(lengths) == 1 else lengths
 
 
-def measure(value_of, atoms) -> tuple[float, str]:
-    """(property value, '' or the reason it is missing); any calculator failure is a NaN."""
-    if int((atoms.numbers != 0).sum()) == 0:
-        return math.nan, "no atoms"
-    try:
-        value = float(value_of(atoms))
-    except Exception as exc:  # noqa: BLE001 - LAMMPS/ASE raise many types for unphysical inputs
-        return math.nan, f"{type(exc).__name__}: {str(exc)[:80]}"
-    return value, "" if math.isfinite(value) else "undefined (e.g. no ring)"
-
-
 # ----------------------------------------------------------------------------- the run
 
 
@@ -274,14 +270,11 @@ class Structures:
     same name is the same structure wherever it is scored."""
 
     def __init__(self, args, held, bar):
-        from core.properties import measure_property
-
         self.args, self.held, self.bar, self.store = args, held, bar, {}
-        opts = {"fmax": args.fmax, "steps": args.relax_steps}
-        self.value_of = lambda name: (lambda atoms: measure_property(name, atoms, **opts))
+        self.options = {"fmax": args.fmax, "steps": args.relax_steps}
 
-    def get(self, label, model, n_s, condition: dict, j: int, prop: str) -> dict:
-        """{'atoms', 'gen_s', prop: (value, why), 'prop_s': {prop: seconds}} of one structure."""
+    def generated(self, label, model, n_s, condition: dict, j: int) -> dict:
+        """The entry of one structure, generated on first use."""
         key = (label, n_s, tuple(sorted(condition.items())), j)
         entry = self.store.get(key)
         if entry is None:
@@ -290,12 +283,34 @@ class Structures:
                                                   seed=a.seed + j, device=a.device, rho_max=a.rho_max or None,
                                                   grid_power=a.grid_power, guidance=a.guidance if condition else 0.0)
             entry = self.store[key] = {"atoms": atoms, "gen_s": dt, "values": {}, "prop_s": {}}
+        return entry
+
+    def get(self, label, model, n_s, condition: dict, j: int, prop: str) -> dict:
+        """{'atoms', 'gen_s', prop: (value, why), 'prop_s': {prop: seconds}} of one structure."""
+        entry = self.generated(label, model, n_s, condition, j)
         if prop not in entry["values"]:
-            start = time.perf_counter()
-            entry["values"][prop] = measure(self.value_of(prop), entry["atoms"])
-            entry["prop_s"][prop] = time.perf_counter() - start
+            entry["values"][prop], entry["prop_s"][prop] = bench.measure_property_timed(prop, entry["atoms"],
+                                                                                        self.options)
             self.bar.update(1)
         return entry
+
+    def prefetch(self, wanted: dict, workers: int) -> None:
+        """Generate every wanted {(label, n_s, condition, j, prop): model} here, then measure them in
+        ``workers`` processes; ``get`` finds the values afterwards. Generation stays in this process."""
+        from concurrent.futures import ProcessPoolExecutor
+
+        todo = []
+        for (label, n_s, condition, j, prop), model in sorted(wanted.items(), key=lambda kv: repr(kv[0])):
+            entry = self.generated(label, model, n_s, dict(condition), j)
+            if prop not in entry["values"]:
+                todo.append((entry, prop))
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=bench.set_threads, initargs=(1,)) as pool:
+            futures = [(entry, prop, pool.submit(bench.measure_property_timed, prop, entry["atoms"], self.options))
+                       for entry, prop in todo]
+            for entry, prop, future in futures:
+                entry["values"][prop], entry["prop_s"][prop] = future.result()
+                self.bar.update(1)
 
 
 def score(targets, achieved, ignores_target: bool) -> dict:
@@ -319,20 +334,25 @@ def run(models, steps, plan, held, args) -> tuple[list[dict], list[dict]]:
     from tqdm.auto import tqdm
 
     n = args.n
-    wanted = set()  # (label, n_s, condition, j, prop): what the bar counts
-    for label, _, props in models:
+    wanted = {}  # (label, n_s, condition, j, prop) -> the model that makes it: what the bar counts
+
+    def want(label, model, n_s, condition: dict, prop):
+        wanted.update({(label, n_s, tuple(sorted(condition.items())), j, prop): model for j in range(n)})
+
+    for label, model, props in models:
         for s in (s for s in plan if s["property"] in props):
             for n_s in steps:
                 for t in s["targets"]:
-                    wanted |= {(label, n_s, tuple(sorted({**s["given"], s["property"]: t}.items())), j, s["property"])
-                               for j in range(n)}
-                    wanted |= {(label, n_s, tuple(sorted({**s["given"], s["property"]: t}.items())), j, g)
-                               for j in range(n) for g in s["given"]}
+                    for prop in (s["property"], *s["given"]):
+                        want(label, model, n_s, {**s["given"], s["property"]: t}, prop)
                 if label == "All" and not args.no_control:
-                    wanted |= {("None", n_s, tuple(sorted(s["given"].items())), j, s["property"]) for j in range(n)}
-                    wanted |= {("None", n_s, (), j, g) for j in range(n) for g in s["given"]}
+                    want("None", model, n_s, s["given"], s["property"])
+                    for g in s["given"]:
+                        want("None", model, n_s, {}, g)
     bar = tqdm(total=len(wanted), desc="generate+measure", unit="structure", disable=args.quiet)
     made = Structures(args, held, bar)
+    if args.workers > 1:
+        made.prefetch(wanted, args.workers)
     rows, samples = [], []
 
     def add_row(label, s, n_s, pairs, entries, ignores, scored=None):

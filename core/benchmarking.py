@@ -132,6 +132,27 @@ def timed_generate(model, n, steps, cell, properties=None, *, seed=0, device="cp
     return out, time.perf_counter() - start
 
 
+def measure_value(value_of, atoms) -> tuple[float, str]:
+    """(property value, '' or the reason it is missing); any calculator failure is a NaN."""
+    if int((atoms.numbers != 0).sum()) == 0:
+        return math.nan, "no atoms"
+    try:
+        value = float(value_of(atoms))
+    except Exception as exc:  # noqa: BLE001 - LAMMPS/ASE raise many types for unphysical inputs
+        return math.nan, f"{type(exc).__name__}: {str(exc)[:80]}"
+    return value, "" if math.isfinite(value) else "undefined (e.g. no ring)"
+
+
+def measure_property_timed(name: str, atoms, options: dict) -> tuple[tuple[float, str], float]:
+    """((value, why), seconds) of ``core.properties.measure_property(name, atoms, **options)``; a
+    module-level function so that a process pool can run it."""
+    from core.properties import measure_property
+
+    start = time.perf_counter()
+    value = measure_value(lambda a: measure_property(name, a, **options), atoms)
+    return value, time.perf_counter() - start
+
+
 def fmt(value, digits=4) -> str:
     """Number for a markdown cell: 4 significant digits, 'n/a' for None or NaN."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):

@@ -231,6 +231,19 @@ def test_inverse_design_scores_a_property_given_beside_the_sweep(sio2, tmp_path,
     assert "5.5 given beside shear_modulus (paper sweep)" in res["table"]
 
 
+def test_inverse_design_measures_in_worker_processes_to_the_same_figures(sio2, tmp_path):
+    """--workers 2 generates everything first and measures in two processes: the same rows."""
+    common = ["--checkpoint", str(sio2), "--data", str(sio2.parent / "data"), "--steps", "1", "--n", "2",
+              "--targets", "2", "--relax-steps", "2", "--sweep", "training", "--quiet", "--no-plot"]
+    one = inverse_design.main(common + ["--out-dir", str(tmp_path / "one")])["rows"]
+    two = inverse_design.main(common + ["--out-dir", str(tmp_path / "two"), "--workers", "2"])["rows"]
+    keys = ("model", "property", "n", "n_missing", "mae", "rmse", "mean_achieved")
+    assert [{k: r[k] for k in keys} for r in two] == [{k: r[k] for k in keys} for r in one]
+    assert any(r["model"] == "All" and r["n"] for r in two)  # something was measured
+    with pytest.raises(UserError, match="--workers must be at least 1"):
+        inverse_design.parse_args(["--workers", "0"])
+
+
 def test_inverse_design_goals_are_checked_against_the_stated_targets():
     def row(model, prop, mape, slope=math.nan, sweep="training"):
         return {"model": model, "property": prop, "sweep": sweep, "n_s": 10, "mape": mape, "slope": slope}
