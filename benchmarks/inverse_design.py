@@ -299,18 +299,19 @@ class Structures:
         ``workers`` processes; ``get`` finds the values afterwards. Generation stays in this process."""
         from concurrent.futures import ProcessPoolExecutor
 
-        todo = []
+        todo = {}  # id(entry) -> (entry, properties): one task per structure
         for (label, n_s, condition, j, prop), model in sorted(wanted.items(), key=lambda kv: repr(kv[0])):
             entry = self.generated(label, model, n_s, dict(condition), j)
             if prop not in entry["values"]:
-                todo.append((entry, prop))
+                todo.setdefault(id(entry), (entry, []))[1].append(prop)
         context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
         with ProcessPoolExecutor(workers, mp_context=context, initializer=bench.set_threads, initargs=(1,)) as pool:
-            futures = [(entry, prop, pool.submit(bench.measure_property_timed, prop, entry["atoms"], self.options))
-                       for entry, prop in todo]
-            for entry, prop, future in futures:
-                entry["values"][prop], entry["prop_s"][prop] = future.result()
-                self.bar.update(1)
+            futures = [(entry, props, pool.submit(bench.measure_properties_timed, props, entry["atoms"], self.options))
+                       for entry, props in todo.values()]
+            for entry, props, future in futures:
+                for prop, (value, seconds) in zip(props, future.result()):
+                    entry["values"][prop], entry["prop_s"][prop] = value, seconds
+                    self.bar.update(1)
 
 
 def score(targets, achieved, ignores_target: bool) -> dict:

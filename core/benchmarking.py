@@ -144,13 +144,19 @@ def measure_value(value_of, atoms) -> tuple[float, str]:
 
 
 def measure_property_timed(name: str, atoms, options: dict) -> tuple[tuple[float, str], float]:
-    """((value, why), seconds) of ``core.properties.measure_property(name, atoms, **options)``; a
-    module-level function so that a process pool can run it."""
+    """((value, why), seconds) of ``core.properties.measure_property(name, atoms, **options)``."""
     from core.properties import measure_property
 
     start = time.perf_counter()
     value = measure_value(lambda a: measure_property(name, a, **options), atoms)
     return value, time.perf_counter() - start
+
+
+def measure_properties_timed(names, atoms, options: dict) -> list[tuple[tuple[float, str], float]]:
+    """``measure_property_timed`` of several properties of one structure, in one process (so that
+    properties sharing a calculation, such as a MEG glass's E and G, share it); a module-level
+    function so that a process pool can run it."""
+    return [measure_property_timed(name, atoms, options) for name in names]
 
 
 def fmt(value, digits=4) -> str:
