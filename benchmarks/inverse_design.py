@@ -432,7 +432,8 @@ def goals(rows, plan, system: str = "a-SiO2") -> list[dict]:
         prop, sweep = s["property"], s["sweep"]
         goal = GOALS.get(system, {}).get(prop, DEFAULT_GOAL)
         n_s = goal["steps"]
-        pick = {r["model"]: r for r in rows if (r["property"], r["sweep"], r["n_s"]) == (prop, sweep, n_s)}
+        pick = {r["model"]: r for r in rows
+                if (r["property"], r["sweep"], r["n_s"], r.get("with", "")) == (prop, sweep, n_s, "")}
         all_row, ctrl = pick.get("All"), pick.get("None")
 
         def check(text, value, passed):
