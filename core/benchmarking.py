@@ -132,24 +132,21 @@ def timed_generate(model, n, steps, cell, properties=None, *, seed=0, device="cp
     return out, time.perf_counter() - start
 
 
-def measure_value(value_of, atoms) -> tuple[float, str]:
-    """(property value, '' or the reason it is missing); any calculator failure is a NaN."""
-    if int((atoms.numbers != 0).sum()) == 0:
-        return math.nan, "no atoms"
-    try:
-        value = float(value_of(atoms))
-    except Exception as exc:  # noqa: BLE001 - LAMMPS/ASE raise many types for unphysical inputs
-        return math.nan, f"{type(exc).__name__}: {str(exc)[:80]}"
-    return value, "" if math.isfinite(value) else "undefined (e.g. no ring)"
-
-
 def measure_property_timed(name: str, atoms, options: dict) -> tuple[tuple[float, str], float]:
-    """((value, why), seconds) of ``core.properties.measure_property(name, atoms, **options)``."""
+    """((value, '' or the reason it is missing), seconds) of ``core.properties.measure_property(name,
+    atoms, **options)``; any calculator failure is a NaN with its reason."""
     from core.properties import measure_property
 
     start = time.perf_counter()
-    value = measure_value(lambda a: measure_property(name, a, **options), atoms)
-    return value, time.perf_counter() - start
+    if int((atoms.numbers != 0).sum()) == 0:
+        value, why = math.nan, "no atoms"
+    else:
+        try:
+            value = float(measure_property(name, atoms, **options))
+            why = "" if math.isfinite(value) else "undefined (e.g. no ring)"
+        except Exception as exc:  # noqa: BLE001 - LAMMPS/ASE raise many types for unphysical inputs
+            value, why = math.nan, f"{type(exc).__name__}: {str(exc)[:80]}"
+    return (value, why), time.perf_counter() - start
 
 
 def measure_properties_timed(names, atoms, options: dict) -> list[tuple[tuple[float, str], float]]:
