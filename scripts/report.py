@@ -50,12 +50,12 @@ def forked_shortcut(system: str, parent_step: int, n: int) -> dict:
 STRUCTURE = {
     "a-Si": {
         "columns": [
-            ("AMShortcut", "a-Si/shortcut", "structure_a-Si", "long2"),
+            ("AMShortcut", "a-Si/shortcut", "structure_a-Si", "shortcut"),
             ("Material SDE", "a-Si/sde", "structure_a-Si", "sde"),
-            ("Material ODE", "a-Si/ode", "structure_a-Si_ode", "ode"),
+            ("Material ODE", "a-Si/ode", "structure_a-Si", "ode"),
         ],
         "command": ".venv/bin/python benchmarks/structure.py --system a-Si --frameworks shortcut,sde,ode \\\n"
-                   "    --steps 1,2,3,4,5,10,25,50,100,250 --n 16 --threads 1",
+                   "    --steps 1,2,3,4,5,10,25,50,100,250 --n 16 --threads 1 --out-dir benchmarks/results",
     },
     "a-SiO2": forked_shortcut("a-SiO2", parent_step=11500, n=32),
     "MEG": forked_shortcut("MEG", parent_step=12000, n=16),
