@@ -16,7 +16,8 @@ the N structures used here.
 Beside the curves, every row (and the held-out data, recorded in the summary's floors) carries the
 system's bond-network checks (`core.metrics.network_checks`): first-shell shares, close pairs per
 atom and the share of structures with any, and for a multi-element system the per-structure
-composition. The RDF can look close while the bond network is wrong; these say so.
+composition; for a system of several cation species (MEG) also each cation's share of all cations
+(`core.metrics.cation_shares`). The RDF can look close while the bond network is wrong; these say so.
 
     .venv/bin/python benchmarks/structure.py --n 32 --threads 1          # shipped a-Si checkpoints
     .venv/bin/python benchmarks/structure.py --checkpoint shortcut=runs/a-Si-shortcut --steps 1,5,25
@@ -124,18 +125,19 @@ def reference(data_dir: Path, train, recompute: bool) -> dict:
 def set_rmsd(structures, ref, system: str) -> dict:
     """RDF/ADF RMSD of a structure set vs the reference curves and its bond-network checks under
     ``system``'s rules; structures with < 2 atoms are left out and counted (their curves are undefined)."""
-    from core.metrics import adf, curve_rmsd, network_checks, network_columns, rdf
+    from core.metrics import adf, cation_share_columns, cation_shares, curve_rmsd, network_checks, network_columns, rdf
 
     usable = [a for a in structures if int((a.numbers != 0).sum()) >= 2]
     out = {"n_structures": len(structures), "n_empty": len(structures) - len(usable),
            "mean_atoms": float(np.mean([len(a) for a in structures])) if structures else math.nan}
     if not usable:
         return {**out, "rdf_rmsd": math.nan, "adf_rmsd": math.nan,
-                **{key: math.nan for key, _, _ in network_columns(system)}}
+                **{key: math.nan for key, _, _ in network_columns(system)},
+                **{key: math.nan for key, _ in cation_share_columns(system)}}
     _, g = rdf(usable, RDF_R_MAX, RDF_BINS)
     _, p = adf(usable, ADF_CUTOFF, ADF_BINS)
     return {**out, "rdf_rmsd": curve_rmsd(g, ref["rdf"]), "adf_rmsd": curve_rmsd(p, ref["adf"]),
-            **network_checks(usable, system)}
+            **network_checks(usable, system), **cation_shares(usable, system)}
 
 
 def held_out_floor(data_dir: Path, train, n: int, ref, seed: int, system: str) -> dict:
@@ -253,6 +255,23 @@ def network_table(rows: list[dict], models: dict, held_out: dict, system: str) -
     return bench.markdown_table(["set", "n_s"] + [name for _, name, _ in cols], lines)
 
 
+def cation_table(rows: list[dict], models: dict, held_out: dict, system: str) -> str:
+    """Each cation's share of all cations (%) and O per cation: the held-out data first, then one line
+    per (framework, n_s); empty for a system with one cation species."""
+    from core.catalog import FRAMEWORK_LABELS
+    from core.metrics import cation_share_columns
+
+    cols = cation_share_columns(system)
+    if not cols:
+        return ""
+    lines = []
+    for label, n_s, r in [("data (held-out)", "", held_out)] + [
+            (FRAMEWORK_LABELS.get(r["framework"], r["framework"]), r["n_s"], r) for r in rows if r["framework"] in models]:
+        lines.append([label, str(n_s)] + [bench.fmt(r.get(key, math.nan) * (1 if key == "O_per_cation" else 100), 3)
+                                          for key, _ in cols])
+    return bench.markdown_table(["set", "n_s"] + [name for _, name in cols], lines)
+
+
 def plot(rows: list[dict], floors: dict, path: Path) -> Path:
     """Figure 4 style: RDF and ADF RMSD vs time per structure (log x), points labelled with n_s."""
     import matplotlib
@@ -342,6 +361,11 @@ def report(rows, models, steps, summary) -> str:
         table(rows, models, steps), "",
         f"Bond network ({summary['system']} rules of core.metrics.checks):", "",
         network_table(rows, models, f["held_out"], summary["system"]), "",
+    ]
+    cations = cation_table(rows, models, f["held_out"], summary["system"])
+    if cations:
+        lines += ["Cation shares (% of all cations) and O per cation:", "", cations, ""]
+    lines += [
         f"Data floors: split-half RDF {bench.fmt(f['rdf_split_half'])} / ADF {bench.fmt(f['adf_split_half'])} "
         f"({f['n_half']} vs {f['n_half']} structures); {ho['n_structures']} held-out ({ho['set']}) structures vs "
         f"the reference: RDF {bench.fmt(ho['rdf_rmsd'])} / ADF {bench.fmt(ho['adf_rmsd'])}.",

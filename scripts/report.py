@@ -24,7 +24,7 @@ import re
 import sys
 from pathlib import Path
 
-from core.metrics.checks import network_columns
+from core.metrics.checks import cation_share_columns, network_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,7 +132,7 @@ def structure_columns(root: Path, system: str) -> list[dict]:
         entry = merged.setdefault(label, {"label": label, "model": model, "rows": {}, "files": [],
                                           "floors": summary["floors"], "n": summary["n_structures_per_point"]})
         entry["files"].append(f"`benchmarks/results/{stem}.csv` ({column})")
-        network = [key for key, _, _ in network_columns(system)]
+        network = [key for key, _, _ in network_columns(system)] + [key for key, _ in cation_share_columns(system)]
         for r in rows:
             entry["rows"][int(r["n_s"])] = {k: float(r[k]) for k in ("rdf_rmsd", "adf_rmsd", "seconds_per_structure")}
             entry["rows"][int(r["n_s"])].update({k: float(r[k]) for k in network if r.get(k) not in (None, "")})
@@ -189,6 +189,24 @@ def network_lines(cols: list[dict], system: str) -> list[str]:
     return lines
 
 
+def cation_lines(cols: list[dict], system: str) -> list[str]:
+    """The cation-share table (each cation's share of all cations, O per cation) of a system with
+    several cation species, held-out data first; nothing when no shown results file holds the shares."""
+    shares = cation_share_columns(system)
+    held = cols[0]["floors"]["held_out"]
+    sets = [("held-out data", "", held)] + [(c["label"], n, row) for c in cols for n, row in sorted(c["rows"].items())]
+    if not shares or not any(row.get(key) is not None for _, _, row in sets for key, _ in shares):
+        return []
+    factors = [1.0 if key == "O_per_cation" else 100.0 for key, _ in shares]
+    lines = ["Cation shares (each cation's share of all cations in %, pooled over the set; O atoms per cation):", "",
+             "| set | n_s | " + " | ".join(label for _, label in shares) + " |",
+             "|---|---|" + "---|" * len(shares)]
+    for label, n, row in sets:
+        lines.append(f"| {label} | {n} | ".replace("|  |", "| |")
+                     + " | ".join(_network_cell(row, k, f) for (k, _), f in zip(shares, factors)) + " |")
+    return lines
+
+
 def _sci(x: float) -> str:
     """6.6e-5 rather than 6.6e-05."""
     mantissa, exponent = f"{x:.1e}".split("e")
@@ -215,6 +233,7 @@ def structure_block(root: Path, system: str) -> str:
                   f"{ho['n_structures']} held-out structures against the same reference {ho['rdf_rmsd']:.3f} / "
                   f"{ho['adf_rmsd']:.5f} (what a perfect generator scores with this many samples).",
               "", *network_lines(cols, system),
+              *(["", *cations] if (cations := cation_lines(cols, system)) else []),
               "", "Results files (column): " + "; ".join(f"{c['label']}: " + ", ".join(c["files"]) for c in cols) + "."]
     if system == "a-Si":
         lines += ["", *claims(cols)]

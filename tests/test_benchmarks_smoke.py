@@ -146,6 +146,20 @@ def test_structure_benchmark_checks_the_sio2_network_and_composition(sio2, tmp_p
         assert key in row, key
     assert "| data (held-out) |  | " in res["table"] and "O/Si within 2.00 ± 0.05 %" in res["table"]
     assert "| 2 | 2 | 100 |" in res["table"]  # held-out: min 2, max 2, all within
+    assert "Cation shares" not in res["table"] and "Si_cation_share" not in row  # one cation species
+
+
+def test_structure_benchmark_reports_meg_cation_shares():
+    """A MEG set's rows carry each cation's pooled share; the printed table has a line per set."""
+    from ase import Atoms
+
+    glass = Atoms("Li2Si2O5", positions=np.random.default_rng(0).uniform(0, 9, (9, 3)), cell=[9, 9, 9], pbc=True)
+    ref = {"rdf": np.ones(100), "adf": np.ones(180)}
+    row = {"framework": "shortcut", "n_s": 5, **structure.set_rmsd([glass, glass], ref, "MEG")}
+    assert (row["Li_cation_share"], row["Si_cation_share"], row["O_per_cation"]) == (0.5, 0.5, 1.25)
+    text = structure.cation_table([row], {"shortcut": None}, row, "MEG")
+    assert "| data (held-out) |  | 50 | 0 |" in text and "| AMShortcut | 5 | 50 | 0 |" in text
+    assert text.splitlines()[0].endswith("| Zn % | O per cation |") and "| 1.25 |" in text
 
 
 def test_structure_benchmark_names_what_exists_when_nothing_to_run(si, tmp_path):

@@ -152,3 +152,33 @@ def test_inverse_table_shows_sweeps_controls_data_and_goals_and_dashes_for_older
     assert "- pass: shear modulus G, paper sweep, 10 steps, MAPE <= 15 %: 12.5 (`inverse_a-SiO2.csv`)" in text
     assert "| None |" not in text and "| Data |" not in text  # folded into the control and data columns
     assert report.main(["--root", str(tree), "--check"]) == 0
+
+
+def test_cation_shares_render_only_where_a_results_file_holds_them(tree):
+    from core.metrics import cation_share_columns
+
+    keys = [key for key, _ in cation_share_columns("MEG")]
+    results = tree / "benchmarks" / "results"
+    path, summary_path = results / "structure_MEG.csv", results / "structure_MEG.json"
+    rows = list(csv.DictReader(open(path, newline="")))
+    summary = json.loads(summary_path.read_text())
+
+    def write(shares: dict, held_shares: dict):
+        fields = [k for k in rows[0] if k not in keys] + (keys if shares else [])
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            w.writeheader()
+            w.writerows([{**r, **shares} for r in rows])
+        held = {k: v for k, v in summary["summary"]["floors"]["held_out"].items() if k not in keys}
+        summary["summary"]["floors"]["held_out"] = {**held, **held_shares}
+        summary_path.write_text(json.dumps(summary))
+        report.main(["--root", str(tree)])
+        return (tree / "BENCHMARKS.md").read_text()
+
+    assert "Cation shares" not in write({}, {})  # a results file without them: no table, no dashes
+    text = write({**{k: "0.1" for k in keys[:-1]}, "O_per_cation": "1.84"}, {**{k: 0.1 for k in keys[:-1]},
+                                                                             "O_per_cation": 1.9})
+    assert "| set | n_s | Si % | P % | Al % | Li % | Be % | K % | Ca % | Ti % | Ba % | Zn % | O per cation |" in text
+    assert "| held-out data | | " + "10.0 | " * 10 + "1.9 |" in text
+    assert "| AMShortcut | 25 | " + "10.0 | " * 10 + "1.84 |" in text
+    assert text.count("Cation shares") == 1  # a-SiO2 has one cation species: no table

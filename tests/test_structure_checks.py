@@ -112,3 +112,19 @@ def test_meg_rules_first_shells_close_pairs_and_charge_neutrality():
     # the studio's headline check follows the system: Si–O within 2.1 Å for MEG, 2.0 Å for a-SiO2
     assert structure_checks(glasses, system="MEG")["rule"] == "O within 2.1 Å of each Si"
     assert structure_checks(glasses)["rule"] == "O within 2 Å of each Si"
+
+
+def test_cation_shares_pool_a_set_and_skip_ghosts():
+    """Li2O·SiO2 glass-like counts: 4 Li, 2 Si, 4 O in one structure, 2 Si and 4 O in another, plus
+    two ghosts: over the set 4 Li and 4 Si of 8 cations, 8 O, so 50 % each and 1.0 O per cation."""
+    from core.datasets.meg import ELEMENTS
+    from core.metrics import cation_share_columns, cation_shares
+
+    a = Atoms("Li4Si2O4X2", positions=np.random.default_rng(0).uniform(0, 8, (12, 3)), cell=[8, 8, 8], pbc=True)
+    b = Atoms("Si2O4", positions=np.random.default_rng(1).uniform(0, 8, (6, 3)), cell=[8, 8, 8], pbc=True)
+    shares = cation_shares([a, b], "MEG")
+    assert [key for key, _ in cation_share_columns("MEG")] == list(shares)
+    assert [key.split("_")[0] for key in shares][:-1] == [e for e in ELEMENTS if e != "O"]  # the dataset's cations
+    assert shares["Li_cation_share"] == shares["Si_cation_share"] == 0.5 and shares["O_per_cation"] == 1.0
+    assert shares["P_cation_share"] == 0.0 and sum(v for k, v in shares.items() if k != "O_per_cation") == 1.0
+    assert cation_shares([a], "a-SiO2") == {} and cation_share_columns("a-Si") == []

@@ -7,8 +7,8 @@ neighbour list per structure, then a single vectorised histogram over all of the
 
 from core.metrics.adf import adf
 from core.metrics.bonds import coordination, neighbour_pairs
-from core.metrics.checks import (charge_per_oxygen, close_pairs, composition_ratios, composition_values, network_checks,
-                                 network_columns, structure_checks)
+from core.metrics.checks import (cation_share_columns, cation_shares, charge_per_oxygen, close_pairs, composition_ratios,
+                                 composition_values, network_checks, network_columns, structure_checks)
 from core.metrics.inverse import inverse_errors, mae, mape, rmse, slope
 from core.metrics.rdf import rdf
 from core.metrics.rmsd import averaged, curve_rmsd, structure_rmsd
@@ -18,6 +18,8 @@ __all__ = [
     "MetricInputError",
     "adf",
     "averaged",
+    "cation_share_columns",
+    "cation_shares",
     "charge_per_oxygen",
     "close_pairs",
     "composition_ratios",

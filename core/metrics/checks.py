@@ -3,8 +3,8 @@ composition.
 
 The curves average over every atom; these count defects one atom or one pair at a time, so
 a set can match the RDF and still show atoms pressed together or under-coordinated. The rules are
-stated once per system here (`FIRST_SHELL`, `CLOSE_PAIR_DISTANCE`, `COMPOSITION`); a new system
-adds its rules and `network_checks` measures them.
+stated once per system here (`FIRST_SHELL`, `CLOSE_PAIR_DISTANCE`, `COMPOSITION`, `CATION_SHARES`); a
+new system adds its rules and `network_checks` and `cation_shares` measure them.
 """
 
 from __future__ import annotations
@@ -94,6 +94,9 @@ COMPOSITION = {"a-SiO2": RatioRule("O", "Si", 2.0, 0.05), "MEG": ChargeRule(OXID
 within 2.00 ± 0.05. MEG: charge neutrality, |sum of the nominal charges| / N_O at most 0.05; a
 ~250-atom glass holds ~160 O, so it fails once about four O (8 unit charges) are missing or in
 excess. Every training glass has exactly 0."""
+CATION_SHARES = {"MEG": tuple(element for element, charge in OXIDE_VALENCES if charge > 0)}
+"""Per system with several cation species: the cations `cation_shares` reports, in table order
+(MEG: the ten of its oxides)."""
 
 
 def first_shell(structures, system: str | None = None) -> tuple[str, str, float, int]:
@@ -214,4 +217,27 @@ def network_checks(structures, system: str) -> dict[str, float]:
         values = rule.values(atoms_list)
         out[f"{rule.key}_min"], out[f"{rule.key}_max"] = float(values.min()), float(values.max())
         out[f"{rule.key}_within_share"] = float(np.mean(np.abs(values - rule.ideal) <= rule.tolerance + 1e-9))
+    return out
+
+
+def cation_share_columns(system: str) -> list[tuple[str, str]]:
+    """(key, label) of each `cation_shares` value of ``system``; none for a system without `CATION_SHARES`."""
+    cations = CATION_SHARES.get(system, ())
+    return [(f"{c}_cation_share", f"{c} %") for c in cations] + ([("O_per_cation", "O per cation")] if cations else [])
+
+
+def cation_shares(structures, system: str) -> dict[str, float]:
+    """Pooled over a set: each of ``system``'s `CATION_SHARES` cations as a share of all of them, and
+    O atoms per cation, keyed as `cation_share_columns` ({} for a system without them). A glass can
+    be charge-balanced and match the total RDF with the wrong cations; these say which it holds."""
+    cations = CATION_SHARES.get(system)
+    if not cations:
+        return {}
+    counts: dict[str, int] = {}
+    for atoms in real_atoms(structures):
+        for symbol in atoms.get_chemical_symbols():
+            counts[symbol] = counts.get(symbol, 0) + 1
+    total = sum(counts.get(c, 0) for c in cations)
+    out = {f"{c}_cation_share": counts.get(c, 0) / total if total else float("nan") for c in cations}
+    out["O_per_cation"] = counts.get("O", 0) / total if total else float("nan")
     return out
