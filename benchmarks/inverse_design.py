@@ -412,11 +412,11 @@ def run(models, steps, plan, held, args) -> tuple[list[dict], list[dict]]:
             given = dict(condition)
             samples.append({"model": label, "property": prop, "n_s": n_s, "j": j,
                             "target": given.get(prop, math.nan) if label != "None" else math.nan,
-                            "given": ";".join(f"{k}={v:g}" for k, v in given.items() if k != prop),
+                            "given": {k: v for k, v in given.items() if k != prop},
                             "achieved": value, "n_atoms": int((e["atoms"].numbers != 0).sum()), "missing": why})
     for j, atoms in enumerate(held):
         for prop in dict.fromkeys(s["property"] for s in plan):
-            samples.append({"model": "Data", "property": prop, "n_s": None, "j": j, "target": math.nan, "given": "",
+            samples.append({"model": "Data", "property": prop, "n_s": None, "j": j, "target": math.nan, "given": {},
                             "achieved": float(atoms.info.get(prop, math.nan)), "n_atoms": len(atoms), "missing": ""})
     return rows, samples
 
@@ -511,7 +511,7 @@ def plot(rows, samples, plan, path: Path) -> Path:
         # when the property was only given beside another one's sweep)
         allowed = [set(s["given"]) for s in plan if s["property"] == prop]
         pts = [x for x in samples if x["property"] == prop and math.isfinite(x["achieved"])
-               and any({kv.split("=")[0] for kv in x["given"].split(";") if kv} <= a for a in allowed)]
+               and any(set(x["given"]) <= a for a in allowed)]
         targets = [t for s in plan if s["property"] == prop for t in s["targets"]]
         data = [x["achieved"] for x in pts if x["model"] == "Data"]
         if data:
@@ -544,7 +544,8 @@ def plot(rows, samples, plan, path: Path) -> Path:
 
 def write_samples(path: Path, samples) -> Path:
     """The per-structure lines as gzipped CSV (the recorded run is thousands of lines)."""
-    tmp = bench.write_csv(path.with_suffix(""), samples)
+    lines = [{**x, "given": ";".join(f"{k}={v:g}" for k, v in x["given"].items())} for x in samples]
+    tmp = bench.write_csv(path.with_suffix(""), lines)
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as dst:  # no timestamp inside
         dst.write(tmp.read_bytes())
     tmp.unlink()
