@@ -133,7 +133,7 @@ def set_rmsd(structures, ref, system: str) -> dict:
     if not usable:
         return {**out, "rdf_rmsd": math.nan, "adf_rmsd": math.nan,
                 **{key: math.nan for key, _, _ in network_columns(system)},
-                **{key: math.nan for key, _ in cation_share_columns(system)}}
+                **{key: math.nan for key, _, _ in cation_share_columns(system)}}
     _, g = rdf(usable, RDF_R_MAX, RDF_BINS)
     _, p = adf(usable, ADF_CUTOFF, ADF_BINS)
     return {**out, "rdf_rmsd": curve_rmsd(g, ref["rdf"]), "adf_rmsd": curve_rmsd(p, ref["adf"]),
@@ -241,35 +241,32 @@ def table(rows: list[dict], models: dict, steps: list[int]) -> str:
     return bench.markdown_table(headers, lines)
 
 
-def network_table(rows: list[dict], models: dict, held_out: dict, system: str) -> str:
-    """The bond-network checks: the held-out data first, then one line per (framework, n_s)."""
+def _sets_table(rows: list[dict], models: dict, held_out: dict, cols: list[tuple[str, str, float]]) -> str:
+    """Per-set values (``cols``: key, label, display factor): the held-out data first, then one line
+    per (framework, n_s)."""
     from core.catalog import FRAMEWORK_LABELS
-    from core.metrics import network_columns
 
-    cols = network_columns(system)
     lines = []
     for label, n_s, r in [("data (held-out)", "", held_out)] + [
             (FRAMEWORK_LABELS.get(r["framework"], r["framework"]), r["n_s"], r) for r in rows if r["framework"] in models]:
-        lines.append([label, str(n_s)] + [bench.fmt(r[key] * factor if key in r else math.nan, 3)
-                                          for key, _, factor in cols])
+        lines.append([label, str(n_s)] + [bench.fmt(r.get(key, math.nan) * factor, 3) for key, _, factor in cols])
     return bench.markdown_table(["set", "n_s"] + [name for _, name, _ in cols], lines)
 
 
+def network_table(rows: list[dict], models: dict, held_out: dict, system: str) -> str:
+    """The bond-network checks of every set."""
+    from core.metrics import network_columns
+
+    return _sets_table(rows, models, held_out, network_columns(system))
+
+
 def cation_table(rows: list[dict], models: dict, held_out: dict, system: str) -> str:
-    """Each cation's share of all cations (%) and O per cation: the held-out data first, then one line
-    per (framework, n_s); empty for a system with one cation species."""
-    from core.catalog import FRAMEWORK_LABELS
+    """Each cation's share of all cations (%) and O per cation of every set; empty for a system with
+    one cation species."""
     from core.metrics import cation_share_columns
 
     cols = cation_share_columns(system)
-    if not cols:
-        return ""
-    lines = []
-    for label, n_s, r in [("data (held-out)", "", held_out)] + [
-            (FRAMEWORK_LABELS.get(r["framework"], r["framework"]), r["n_s"], r) for r in rows if r["framework"] in models]:
-        lines.append([label, str(n_s)] + [bench.fmt(r.get(key, math.nan) * (1 if key == "O_per_cation" else 100), 3)
-                                          for key, _ in cols])
-    return bench.markdown_table(["set", "n_s"] + [name for _, name in cols], lines)
+    return _sets_table(rows, models, held_out, cols) if cols else ""
 
 
 def plot(rows: list[dict], floors: dict, path: Path) -> Path:

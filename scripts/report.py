@@ -132,7 +132,7 @@ def structure_columns(root: Path, system: str) -> list[dict]:
         entry = merged.setdefault(label, {"label": label, "model": model, "rows": {}, "files": [],
                                           "floors": summary["floors"], "n": summary["n_structures_per_point"]})
         entry["files"].append(f"`benchmarks/results/{stem}.csv` ({column})")
-        network = [key for key, _, _ in network_columns(system)] + [key for key, _ in cation_share_columns(system)]
+        network = [key for key, _, _ in network_columns(system)] + [key for key, _, _ in cation_share_columns(system)]
         for r in rows:
             entry["rows"][int(r["n_s"])] = {k: float(r[k]) for k in ("rdf_rmsd", "adf_rmsd", "seconds_per_structure")}
             entry["rows"][int(r["n_s"])].update({k: float(r[k]) for k in network if r.get(k) not in (None, "")})
@@ -174,37 +174,34 @@ def _network_cell(row: dict, key: str, factor: float) -> str:
     return f"{value * factor:.1f}" if factor == 100 else f"{value:.3g}"
 
 
-def network_lines(cols: list[dict], system: str) -> list[str]:
-    """The bond-network table: the held-out data first, then every shown model and step count."""
-    network = network_columns(system)
+def _sets_lines(cols: list[dict], columns: list[tuple[str, str, float]]) -> list[str]:
+    """A table of per-set values (``columns``: key, label, display factor): the held-out data first,
+    then every shown model and step count."""
     held = cols[0]["floors"]["held_out"]
-    lines = [f"Bond network ({system} rules of `core.metrics.checks`; held-out: the {held['n_structures']} held-out "
-             "structures of the floors):", "",
-             "| set | n_s | " + " | ".join(label for _, label, _ in network) + " |",
-             "|---|---|" + "---|" * len(network),
-             "| held-out data | | " + " | ".join(_network_cell(held, k, f) for k, _, f in network) + " |"]
-    for c in cols:
-        for n, row in sorted(c["rows"].items()):
-            lines.append(f"| {c['label']} | {n} | " + " | ".join(_network_cell(row, k, f) for k, _, f in network) + " |")
+    sets = [("held-out data", "", held)] + [(c["label"], n, row) for c in cols for n, row in sorted(c["rows"].items())]
+    lines = ["| set | n_s | " + " | ".join(label for _, label, _ in columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for label, n, row in sets:
+        cells = [label, str(n)] + [_network_cell(row, k, f) for k, _, f in columns]
+        lines.append("|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|")
     return lines
+
+
+def network_lines(cols: list[dict], system: str) -> list[str]:
+    """The bond-network table."""
+    held = cols[0]["floors"]["held_out"]
+    return [f"Bond network ({system} rules of `core.metrics.checks`; held-out: the {held['n_structures']} held-out "
+            "structures of the floors):", "", *_sets_lines(cols, network_columns(system))]
 
 
 def cation_lines(cols: list[dict], system: str) -> list[str]:
     """The cation-share table (each cation's share of all cations, O per cation) of a system with
-    several cation species, held-out data first; nothing when no shown results file holds the shares."""
+    several cation species; nothing when no shown results file holds the shares."""
     shares = cation_share_columns(system)
-    held = cols[0]["floors"]["held_out"]
-    sets = [("held-out data", "", held)] + [(c["label"], n, row) for c in cols for n, row in sorted(c["rows"].items())]
-    if not shares or not any(row.get(key) is not None for _, _, row in sets for key, _ in shares):
+    rows = [cols[0]["floors"]["held_out"]] + [row for c in cols for row in c["rows"].values()]
+    if not shares or not any(row.get(key) is not None for row in rows for key, _, _ in shares):
         return []
-    factors = [1.0 if key == "O_per_cation" else 100.0 for key, _ in shares]
-    lines = ["Cation shares (each cation's share of all cations in %, pooled over the set; O atoms per cation):", "",
-             "| set | n_s | " + " | ".join(label for _, label in shares) + " |",
-             "|---|---|" + "---|" * len(shares)]
-    for label, n, row in sets:
-        lines.append(f"| {label} | {n} | ".replace("|  |", "| |")
-                     + " | ".join(_network_cell(row, k, f) for (k, _), f in zip(shares, factors)) + " |")
-    return lines
+    return ["Cation shares (each cation's share of all cations in %, pooled over the set; O atoms per cation):", "",
+            *_sets_lines(cols, shares)]
 
 
 def _sci(x: float) -> str:

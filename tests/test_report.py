@@ -157,7 +157,7 @@ def test_inverse_table_shows_sweeps_controls_data_and_goals_and_dashes_for_older
 def test_cation_shares_render_only_where_a_results_file_holds_them(tree):
     from core.metrics import cation_share_columns
 
-    keys = [key for key, _ in cation_share_columns("MEG")]
+    keys = [key for key, _, _ in cation_share_columns("MEG")]
     results = tree / "benchmarks" / "results"
     path, summary_path = results / "structure_MEG.csv", results / "structure_MEG.json"
     rows = list(csv.DictReader(open(path, newline="")))

@@ -123,7 +123,7 @@ def test_cation_shares_pool_a_set_and_skip_ghosts():
     a = Atoms("Li4Si2O4X2", positions=np.random.default_rng(0).uniform(0, 8, (12, 3)), cell=[8, 8, 8], pbc=True)
     b = Atoms("Si2O4", positions=np.random.default_rng(1).uniform(0, 8, (6, 3)), cell=[8, 8, 8], pbc=True)
     shares = cation_shares([a, b], "MEG")
-    assert [key for key, _ in cation_share_columns("MEG")] == list(shares)
+    assert [key for key, _, _ in cation_share_columns("MEG")] == list(shares)
     assert [key.split("_")[0] for key in shares][:-1] == [e for e in ELEMENTS if e != "O"]  # the dataset's cations
     assert shares["Li_cation_share"] == shares["Si_cation_share"] == 0.5 and shares["O_per_cation"] == 1.0
     assert shares["P_cation_share"] == 0.0 and sum(v for k, v in shares.items() if k != "O_per_cation") == 1.0

@@ -220,10 +220,12 @@ def network_checks(structures, system: str) -> dict[str, float]:
     return out
 
 
-def cation_share_columns(system: str) -> list[tuple[str, str]]:
-    """(key, label) of each `cation_shares` value of ``system``; none for a system without `CATION_SHARES`."""
+def cation_share_columns(system: str) -> list[tuple[str, str, float]]:
+    """(key, label, display factor) of each `cation_shares` value of ``system``, as `network_columns`:
+    shares shown as % (factor 100), O per cation as it is; none for a system without `CATION_SHARES`."""
     cations = CATION_SHARES.get(system, ())
-    return [(f"{c}_cation_share", f"{c} %") for c in cations] + ([("O_per_cation", "O per cation")] if cations else [])
+    return ([(f"{c}_cation_share", f"{c} %", 100.0) for c in cations]
+            + ([("O_per_cation", "O per cation", 1.0)] if cations else []))
 
 
 def cation_shares(structures, system: str) -> dict[str, float]:
