@@ -62,6 +62,7 @@ class NetworkConfig:
     attention: bool = True
     aggregation_norm: float = 0.0  # message-sum divisor; 0 = mean sum_j f_cut(r_ij) of the training data
     distance_rbf: int = 0  # Gaussian distance features per edge (0 = the paper's tanh feature only)
+    property_null: str = "normal"  # a missing property's vector: N(0, I) ("normal") or through the embedding's affine
 
     def denoiser_config(self, n_classes: int, n_properties: int, use_dt: bool, aggregation_norm: float):
         from core.model import DenoiserConfig
@@ -293,6 +294,7 @@ class Recipe:
         Returns self; raises UserError naming the first bad key."""
         from core.catalog import FRAMEWORKS
         from core.frameworks.base import GHOST_TARGETS, SC_UNITS
+        from core.model.embedding import PropertyEmbedding
 
         d, n, s, o, v, r, i = (self.data, self.network, self.schedule, self.optimisation, self.validation,
                                self.runtime, self.init)
@@ -316,6 +318,7 @@ class Recipe:
         _positive("network.cutoff", n.cutoff)
         _at_least("network.aggregation_norm", n.aggregation_norm, 0.0)
         _at_least("network.distance_rbf", n.distance_rbf, 0)
+        _choice("network.property_null", n.property_null, PropertyEmbedding.NULLS)
         _positive("schedule.sigma_x_max", s.sigma_x_max)
         _range("schedule.sigma_x_power", s.sigma_x_power, 1.0, 4.0)
         _at_least("schedule.sigma_e", s.sigma_e, 0.0)

@@ -42,7 +42,7 @@ from core.material import GHOST, MaterialSample, collate
 # schedule, EMA decay, property dropout, threads, validation and checkpoint cadence, may change
 # between sittings; each change is logged).
 RESUME_MUST_MATCH = ("schedule.framework", "network.width", "network.layers", "network.vector_channels",
-                     "network.cutoff", "network.property_dim", "network.attention", "network.distance_rbf",
+                     "network.cutoff", "network.property_dim", "network.attention", "network.distance_rbf", "network.property_null",
                      "data.path", "data.md_recipe", "data.properties", "schedule.sigma_x_max", "schedule.sigma_x_power",
                      "schedule.sigma_e", "schedule.t_power", "schedule.sc_fraction", "schedule.sc_units",
                      "schedule.ghost_target", "init.checkpoint", "init.recipe", "init.step", "init.grow",
@@ -120,7 +120,8 @@ def warm_start(model, framework, species, property_names, source, grow=False):
     mine, theirs = model.cfg.to_dict(), src.network.cfg.to_dict()
     if grow and theirs["layers"] > mine["layers"]:
         raise UserError(f"{where}: init.grow adds layers; the source has {theirs['layers']}, this model {mine['layers']}")
-    for key in sorted(set(mine) - {"use_dt"} - ({"layers"} if grow else set())):
+    # the step input and a missing property's vector may change: the weights keep their shapes
+    for key in sorted(set(mine) - {"use_dt", "property_null"} - ({"layers"} if grow else set())):
         if mine[key] != theirs.get(key):
             raise UserError(f"{where}: model {key} is {theirs.get(key)!r} there, {mine[key]!r} here")
     for key in WARM_START_SCHEDULE:

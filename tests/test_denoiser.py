@@ -114,6 +114,30 @@ def test_property_embedding_given_and_missing():
     assert torch.isfinite(emb.weight.grad).all()
 
 
+def test_affine_null_keeps_the_given_embeddings_scale():
+    """With a trained-looking LayerNorm scale (0.1), a "normal" null vector is ~10x the given
+    ones; an "affine" null goes through the same scale and shift, and old configs keep "normal"."""
+    torch.manual_seed(0)
+    y = torch.tensor([[0.5]]).repeat(4096, 1)
+    missing = torch.full((4096, 1), math.nan)
+    scales = {}
+    for null in ("normal", "affine"):
+        emb = PropertyEmbedding(1, 8, null=null)
+        with torch.no_grad():
+            emb.norm_weight.fill_(0.1)
+            emb.norm_bias.fill_(0.2)
+        given, drawn = emb(y), emb(missing)
+        assert torch.allclose(given, emb(y))  # a given value: deterministic either way
+        scales[null] = (drawn - 0.2).pow(2).mean().sqrt().item() / (given - 0.2).pow(2).mean().sqrt().item()
+        assert drawn.mean().item() == pytest.approx(0.2 if null == "affine" else 0.0, abs=0.01)
+    assert scales["normal"] == pytest.approx(10.0, rel=0.05) and scales["affine"] == pytest.approx(1.0, rel=0.05)
+    with pytest.raises(ValueError, match="property null"):
+        PropertyEmbedding(1, 8, null="zero")
+    config = _model().cfg.to_dict()
+    del config["property_null"]  # a checkpoint written before the option existed
+    assert DenoiserConfig(**config).property_null == "normal"
+
+
 def test_mean_neighbour_weight_matches_a_direct_sum():
     """The data-derived aggregation norm equals sum_j f_cut(r_ij) averaged over atoms (brute force)."""
     import itertools

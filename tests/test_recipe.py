@@ -205,6 +205,7 @@ def test_saved_recipe_retrains_the_same_model(tmp_path, one_thread):
     ("[schedule]\nframework = \"flow\"", "schedule.framework must be one of shortcut, sde, ode, got 'flow'"),
     ("[schedule]\nsigma_x_power = 5", "schedule.sigma_x_power must be in [1.0, 4.0], got 5.0"),
     ("[network]\ncutoff = 0", "network.cutoff must be > 0, got 0.0"),
+    ("[network]\nproperty_null = \"zero\"", "network.property_null must be one of normal, affine, got 'zero'"),
     ("[optimisation]\n[data]\npath = \"x\"\nproperty_dropout = 0.3", "data.property_dropout needs data.properties"),
     ("[init]\ncheckpoint = \"a\"\nrecipe = \"b\"", "init.checkpoint and init.recipe are alternatives"),
     ("[schedule]\nframework = \"sde\"\n[init]\ncheckpoint = \"a\"", "applies to the shortcut framework, not sde"),

@@ -56,6 +56,9 @@ class DenoiserConfig:
     # at a 1.6 Å Si-O bond (r_cut 5 Å), so a sharp bond-length response needs huge weights;
     # SchNet-style Gaussians spaced r_cut / n apart resolve it directly (docs/model.md).
     distance_rbf: int = 0
+    # a missing property's vector: "normal" = N(0, I) as eq. 6 reads, "affine" = the same draw
+    # through the property LayerNorm's learned scale and shift (``PropertyEmbedding``)
+    property_null: str = "normal"
 
     def to_dict(self):
         return asdict(self)
@@ -173,7 +176,7 @@ class Denoiser(nn.Module):
     def __init__(self, cfg: DenoiserConfig):
         super().__init__()
         self.cfg = cfg
-        self.properties = PropertyEmbedding(cfg.n_properties, cfg.property_dim)
+        self.properties = PropertyEmbedding(cfg.n_properties, cfg.property_dim, cfg.property_null)
         n_raw = time_feature_dim(cfg.time_frequencies) + cfg.n_classes + self.properties.out_dim
         if cfg.use_dt:
             n_raw += step_feature_dim(cfg.time_frequencies)

@@ -14,11 +14,23 @@ class PropertyEmbedding(nn.Module):
     per structure, so a missing property is indistinguishable in distribution from an
     unconditioned one.  Inputs are properties already normalised by the dataset mean/std.
     All properties are handled in one vectorised op (per-property weights, shape (P, d)).
+
+    ``null`` says where a missing property's vector lives. ``"normal"`` is eq. 6 as written: a
+    plain N(0, I) draw. The LayerNorm's learned scale and shift move the given embeddings away
+    from that distribution (trained MEG and a-SiO2 models: given vectors of norm ~0.3 beside
+    null draws of norm ~2.8), and the network then learns to mute the property inputs to reject
+    the null noise, signal included. ``"affine"`` passes the draw through the same scale and
+    shift, so a missing property's vector keeps the given ones' per-component scale throughout
+    training (docs/model.md, "Property embedding").
     """
 
-    def __init__(self, n_properties: int, dim: int):
+    NULLS = ("normal", "affine")
+
+    def __init__(self, n_properties: int, dim: int, null: str = "normal"):
         super().__init__()
-        self.n_properties, self.dim = n_properties, dim
+        if null not in self.NULLS:
+            raise ValueError(f"property null must be one of {self.NULLS}, got {null!r}")
+        self.n_properties, self.dim, self.null = n_properties, dim, null
         self.weight = nn.Parameter(torch.randn(n_properties, dim))
         self.bias = nn.Parameter(0.1 * torch.randn(n_properties, dim))
         self.norm_weight = nn.Parameter(torch.ones(n_properties, dim))
@@ -34,6 +46,8 @@ class PropertyEmbedding(nn.Module):
         z = torch.nan_to_num(y, nan=0.0).unsqueeze(-1) * self.weight + self.bias
         z = nn.functional.layer_norm(z, (self.dim,)) * self.norm_weight + self.norm_bias
         null = torch.randn(z.shape, device=z.device, dtype=z.dtype)
+        if self.null == "affine":
+            null = null * self.norm_weight + self.norm_bias
         return torch.where(missing, null, z).flatten(1)
 
 
