@@ -62,7 +62,8 @@ class NetworkConfig:
     attention: bool = True
     aggregation_norm: float = 0.0  # message-sum divisor; 0 = mean sum_j f_cut(r_ij) of the training data
     distance_rbf: int = 0  # Gaussian distance features per edge (0 = the paper's tanh feature only)
-    property_null: str = "normal"  # a missing property's vector: N(0, I) ("normal") or through the embedding's affine
+    property_null: str = "normal"  # a missing property's vector: N(0, I) ("normal"), through the embedding's affine, or "learned"
+    property_features: int = 0  # Gaussian bumps of each normalised property value before its Linear (0 = the value itself)
 
     def denoiser_config(self, n_classes: int, n_properties: int, use_dt: bool, aggregation_norm: float):
         from core.model import DenoiserConfig
@@ -319,6 +320,8 @@ class Recipe:
         _at_least("network.aggregation_norm", n.aggregation_norm, 0.0)
         _at_least("network.distance_rbf", n.distance_rbf, 0)
         _choice("network.property_null", n.property_null, PropertyEmbedding.NULLS)
+        if n.property_features < 0 or n.property_features == 1:
+            raise UserError(f"network.property_features must be 0 (the value itself) or at least 2, got {n.property_features}")
         _positive("schedule.sigma_x_max", s.sigma_x_max)
         _range("schedule.sigma_x_power", s.sigma_x_power, 1.0, 4.0)
         _at_least("schedule.sigma_e", s.sigma_e, 0.0)

@@ -42,7 +42,8 @@ from core.material import GHOST, MaterialSample, collate
 # schedule, EMA decay, property dropout, threads, validation and checkpoint cadence, may change
 # between sittings; each change is logged).
 RESUME_MUST_MATCH = ("schedule.framework", "network.width", "network.layers", "network.vector_channels",
-                     "network.cutoff", "network.property_dim", "network.attention", "network.distance_rbf", "network.property_null",
+                     "network.cutoff", "network.property_dim", "network.attention", "network.distance_rbf",
+                     "network.property_null", "network.property_features",
                      "data.path", "data.md_recipe", "data.properties", "schedule.sigma_x_max", "schedule.sigma_x_power",
                      "schedule.sigma_e", "schedule.t_power", "schedule.sc_fraction", "schedule.sc_units",
                      "schedule.ghost_target", "init.checkpoint", "init.recipe", "init.step", "init.grow",
@@ -120,8 +121,9 @@ def warm_start(model, framework, species, property_names, source, grow=False):
     mine, theirs = model.cfg.to_dict(), src.network.cfg.to_dict()
     if grow and theirs["layers"] > mine["layers"]:
         raise UserError(f"{where}: init.grow adds layers; the source has {theirs['layers']}, this model {mine['layers']}")
-    # the step input and a missing property's vector may change: the weights keep their shapes
-    for key in sorted(set(mine) - {"use_dt", "property_null"} - ({"layers"} if grow else set())):
+    # the step input and the property embedding may change (a property embedding of another
+    # shape starts afresh, below)
+    for key in sorted(set(mine) - {"use_dt", "property_null", "property_features"} - ({"layers"} if grow else set())):
         if mine[key] != theirs.get(key):
             raise UserError(f"{where}: model {key} is {theirs.get(key)!r} there, {mine[key]!r} here")
     for key in WARM_START_SCHEDULE:
@@ -133,8 +135,11 @@ def warm_start(model, framework, species, property_names, source, grow=False):
                         f"{list(species)}/{list(property_names)} here")
     state = model.state_dict()
     with torch.no_grad():
+        fresh_properties = mine["property_features"] != theirs.get("property_features", 0)
         for name, value in src.network.state_dict().items():
             target = state[name]
+            if fresh_properties and name.startswith("properties."):
+                continue  # the property embedding of another kind keeps its initial values
             if target.shape == value.shape:
                 target.copy_(value)
             elif target.dim() == 2 and target.shape[0] == value.shape[0] and target.shape[1] > value.shape[1]:

@@ -114,9 +114,10 @@ def test_property_embedding_given_and_missing():
     assert torch.isfinite(emb.weight.grad).all()
 
 
-def test_affine_null_keeps_the_given_embeddings_scale():
+def test_null_embeddings_normal_affine_and_learned():
     """With a trained-looking LayerNorm scale (0.1), a "normal" null vector is ~10x the given
-    ones; an "affine" null goes through the same scale and shift, and old configs keep "normal"."""
+    ones; an "affine" null goes through the same scale and shift; a "learned" one is a trained
+    parameter; old configs keep "normal"."""
     torch.manual_seed(0)
     y = torch.tensor([[0.5]]).repeat(4096, 1)
     missing = torch.full((4096, 1), math.nan)
@@ -131,11 +132,38 @@ def test_affine_null_keeps_the_given_embeddings_scale():
         scales[null] = (drawn - 0.2).pow(2).mean().sqrt().item() / (given - 0.2).pow(2).mean().sqrt().item()
         assert drawn.mean().item() == pytest.approx(0.2 if null == "affine" else 0.0, abs=0.01)
     assert scales["normal"] == pytest.approx(10.0, rel=0.05) and scales["affine"] == pytest.approx(1.0, rel=0.05)
+    learned = PropertyEmbedding(1, 8, null="learned")
+    with torch.no_grad():
+        learned.null_vector.fill_(0.5)
+    drawn = learned(missing[:3])
+    assert torch.equal(drawn, torch.full((3, 8), 0.5))  # one trained vector, nothing drawn
+    drawn.sum().backward()
+    assert learned.null_vector.grad.abs().sum().item() == 24.0
     with pytest.raises(ValueError, match="property null"):
         PropertyEmbedding(1, 8, null="zero")
     config = _model().cfg.to_dict()
     del config["property_null"]  # a checkpoint written before the option existed
     assert DenoiserConfig(**config).property_null == "normal"
+
+
+def test_property_bumps_keep_values_apart_where_the_plain_embedding_saturates():
+    """LayerNorm(y w + b) with |w| >> |b| (as trained) gives y = 1 and y = 3 almost one vector;
+    with 12 bumps on [-4, 4] they stay as far apart as y = -1 and y = 1, and only values past
+    the clamp (4.5) coincide."""
+    torch.manual_seed(0)
+    plain, bumps = PropertyEmbedding(1, 8), PropertyEmbedding(1, 8, features=12)
+    with torch.no_grad():
+        plain.bias.mul_(0.1)  # |b| / |w| ~ 0.01
+    ys = torch.tensor([[-1.0], [1.0], [3.0], [5.0], [6.0]])
+    for emb, far in ((plain, False), (bumps, True)):
+        h = emb(ys).detach()
+        gap, spread = (h[1] - h[2]).norm().item(), (h[0] - h[1]).norm().item()
+        assert (gap > 0.5 * spread) == far, (gap, spread)
+    h = bumps(ys).detach()
+    assert torch.equal(h[3], h[4])  # both clamped to 4.5
+    assert bumps.bumps(torch.tensor([[0.0]])).shape == (1, 1, 12)
+    with pytest.raises(ValueError, match="at least 2"):
+        PropertyEmbedding(1, 8, features=1)
 
 
 def test_mean_neighbour_weight_matches_a_direct_sum():

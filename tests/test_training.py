@@ -152,6 +152,13 @@ def test_warm_start_from_an_sde_gives_its_network_at_every_step_size(tmp_path, o
     for a, b in zip(fork.model.state_dict().values(), sc.ema.state_dict().values()):
         assert torch.equal(a, b)  # an AMShortcut source is copied as it is (a fork with other loss settings)
     assert (fork.framework.config.sc_units, fork.framework.config.ghost_target) == ("drift", "mean")
+    bumps = Trainer(_config(tmp_path, f"init.checkpoint='{tmp_path / 'sc'}'", "network.property_null='learned'",
+                            "network.property_features=6"), tmp_path / "bumps")
+    source = sc.ema.state_dict()
+    for name, value in bumps.model.state_dict().items():  # another property embedding starts afresh
+        if not name.startswith("properties."):
+            assert torch.equal(value, source[name]), name
+    assert bumps.model.properties.weight.shape[1] == 6 and not bumps.model.properties.null_vector.any()
     ode = Trainer(_config(tmp_path, "schedule.framework='ode'", "optimisation.steps=1"), tmp_path / "ode")
     ode.run()
     with pytest.raises(UserError, match="a Material SDE \\(or AMShortcut\\) checkpoint into AMShortcut"):

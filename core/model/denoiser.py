@@ -57,8 +57,12 @@ class DenoiserConfig:
     # SchNet-style Gaussians spaced r_cut / n apart resolve it directly (docs/model.md).
     distance_rbf: int = 0
     # a missing property's vector: "normal" = N(0, I) as eq. 6 reads, "affine" = the same draw
-    # through the property LayerNorm's learned scale and shift (``PropertyEmbedding``)
+    # through the property LayerNorm's learned scale and shift, "learned" = one trained vector
+    # per property (``PropertyEmbedding``)
     property_null: str = "normal"
+    # Gaussian bumps of each normalised property value fed to its Linear (0 = the value itself,
+    # eq. 6; ``PropertyEmbedding``)
+    property_features: int = 0
 
     def to_dict(self):
         return asdict(self)
@@ -176,7 +180,8 @@ class Denoiser(nn.Module):
     def __init__(self, cfg: DenoiserConfig):
         super().__init__()
         self.cfg = cfg
-        self.properties = PropertyEmbedding(cfg.n_properties, cfg.property_dim, cfg.property_null)
+        self.properties = PropertyEmbedding(cfg.n_properties, cfg.property_dim, cfg.property_null,
+                                            cfg.property_features)
         n_raw = time_feature_dim(cfg.time_frequencies) + cfg.n_classes + self.properties.out_dim
         if cfg.use_dt:
             n_raw += step_feature_dim(cfg.time_frequencies)
