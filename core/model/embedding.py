@@ -13,7 +13,8 @@ class PropertyEmbedding(nn.Module):
     ``N(0, I)`` vector when it is missing (NaN), drawn anew at every call and independently
     per structure, so a missing property is indistinguishable in distribution from an
     unconditioned one.  Inputs are properties already normalised by the dataset mean/std.
-    All properties are handled in one vectorised op (per-property weights, shape (P, d)).
+    All properties are handled in one vectorised op (per-property weights, shape (P, d), or
+    (P, K, d) with ``features``).
 
     ``null`` says where a missing property's vector lives. ``"normal"`` is eq. 6 as written: a
     plain N(0, I) draw. The LayerNorm's learned scale and shift move the given embeddings away
@@ -70,7 +71,6 @@ class PropertyEmbedding(nn.Module):
             if self.null == "affine":
                 null = null * self.norm_weight + self.norm_bias
         return torch.where(missing, null, z).flatten(1)
-
 
     def bumps(self, value: torch.Tensor) -> torch.Tensor:
         """(B, P) normalised values -> (B, P, K) Gaussian bumps centred evenly on [-R, R], each as
