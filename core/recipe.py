@@ -320,7 +320,7 @@ class Recipe:
         _at_least("network.aggregation_norm", n.aggregation_norm, 0.0)
         _at_least("network.distance_rbf", n.distance_rbf, 0)
         _choice("network.property_null", n.property_null, PropertyEmbedding.NULLS)
-        if n.property_features < 0 or n.property_features == 1:
+        if not PropertyEmbedding.features_ok(n.property_features):
             raise UserError(f"network.property_features must be 0 (the value itself) or at least 2, got {n.property_features}")
         _positive("schedule.sigma_x_max", s.sigma_x_max)
         _range("schedule.sigma_x_power", s.sigma_x_power, 1.0, 4.0)

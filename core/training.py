@@ -137,9 +137,9 @@ def warm_start(model, framework, species, property_names, source, grow=False):
     with torch.no_grad():
         fresh_properties = mine["property_features"] != theirs.get("property_features", 0)
         for name, value in src.network.state_dict().items():
+            if name.startswith("properties.") and (fresh_properties or name not in state):
+                continue  # a property embedding of another kind keeps its initial values; a null vector no longer used is dropped
             target = state[name]
-            if fresh_properties and name.startswith("properties."):
-                continue  # the property embedding of another kind keeps its initial values
             if target.shape == value.shape:
                 target.copy_(value)
             elif target.dim() == 2 and target.shape[0] == value.shape[0] and target.shape[1] > value.shape[1]:

@@ -159,6 +159,9 @@ def test_warm_start_from_an_sde_gives_its_network_at_every_step_size(tmp_path, o
         if not name.startswith("properties."):
             assert torch.equal(value, source[name]), name
     assert bumps.model.properties.weight.shape[1] == 6 and not bumps.model.properties.null_vector.any()
+    bumps.run()
+    back = Trainer(_config(tmp_path, f"init.checkpoint='{tmp_path / 'bumps'}'"), tmp_path / "back")
+    assert not hasattr(back.model.properties, "null_vector")  # a learned null dropped when forking back
     ode = Trainer(_config(tmp_path, "schedule.framework='ode'", "optimisation.steps=1"), tmp_path / "ode")
     ode.run()
     with pytest.raises(UserError, match="a Material SDE \\(or AMShortcut\\) checkpoint into AMShortcut"):

@@ -40,7 +40,7 @@ class PropertyEmbedding(nn.Module):
         super().__init__()
         if null not in self.NULLS:
             raise ValueError(f"property null must be one of {self.NULLS}, got {null!r}")
-        if features == 1 or features < 0:
+        if not self.features_ok(features):
             raise ValueError(f"property features must be 0 (the value itself) or at least 2, got {features}")
         self.n_properties, self.dim, self.null, self.features = n_properties, dim, null, features
         self.weight = nn.Parameter(torch.randn(n_properties, features, dim) if features
@@ -71,6 +71,11 @@ class PropertyEmbedding(nn.Module):
             if self.null == "affine":
                 null = null * self.norm_weight + self.norm_bias
         return torch.where(missing, null, z).flatten(1)
+
+    @staticmethod
+    def features_ok(features: int) -> bool:
+        """0 (the value itself) or at least 2 bumps (their width is the spacing of their centres)."""
+        return features == 0 or features >= 2
 
     def bumps(self, value: torch.Tensor) -> torch.Tensor:
         """(B, P) normalised values -> (B, P, K) Gaussian bumps centred evenly on [-R, R], each as
