@@ -227,9 +227,17 @@ def held_out(args, n: int) -> tuple[list, str]:
     if not pool:
         if args.cell.strip().lower() == "held-out":
             raise UserError(f"{data}: no held-out (val) structures for the cells; give --data or --cell")
-        return [], str(data)
+        return [], _shown(data)
     pick = np.random.default_rng(args.seed).choice(len(pool), size=n, replace=len(pool) < n)
-    return [pool[i] for i in pick], str(data)
+    return [pool[i] for i in pick], _shown(data)
+
+
+def _shown(path: Path) -> str:
+    """A path as the results print it: relative to the working directory when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def training_values(args, names) -> dict[str, np.ndarray]:

@@ -106,7 +106,7 @@ class Studio(param.Parameterized):
         if errors:
             self.task.error = "Cannot reproduce the paper's comparison: " + "; ".join(errors)
             return False
-        system, base = s.system, {**s.request(), "properties": {}, "grid_power": 1.0}
+        system, base = s.system, {**s.request(), "properties": {}, "grid_power": 1.0, "guidance": 0.0}
         total = sum(steps for _, steps in plan)
         epoch = self._epoch
 
@@ -208,7 +208,8 @@ class Studio(param.Parameterized):
 
     @staticmethod
     def _run(result: dict, system: str, framework: str, request: dict) -> Run:
-        label = run_label(framework, request["steps"], request.get("grid_power", 1.0), request["properties"])
+        label = run_label(framework, request["steps"], request.get("grid_power", 1.0), request["properties"],
+                          request.get("guidance", 0.0))
         label += " · relaxed" if result.get("relax_report") else ""
         return Run(label=label, system=system, framework=framework, steps=request["steps"],
                    n_structures=len(result["structures"]), seconds=result["elapsed"], device=result["device"],
@@ -464,6 +465,8 @@ class Studio(param.Parameterized):
             self._checkpoint_info,
             pn.pane.Markdown("**Condition on properties**", margin=(10, 10, 0, 10)),
             self._property_controls,
+            pn.widgets.Select.from_param(s.param.guidance, label="Guidance towards the targets",
+                                         css_classes=["guidance"]),
             pn.pane.Markdown("**Sampling steps**", margin=(10, 10, 0, 10)),
             pn.widgets.RadioButtonGroup.from_param(s.param.steps, label="Sampling steps", width=SIDEBAR_WIDTH - 20,
                                                    stylesheets=[STEP_BUTTONS_CSS], css_classes=["steps"]),

@@ -48,7 +48,8 @@ class CoreBackend:
                 _MODEL_CACHE[key] = load_checkpoint(path)
             return _MODEL_CACHE[key]
 
-    def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress, grid_power=1.0):
+    def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress, grid_power=1.0,
+                 guidance=0.0):
         """Sample structures (ghosts stripped) with `core.sampling.generate` on the best device.
 
         One generation at a time per process: core seeds torch's global RNG, so two sessions
@@ -62,7 +63,7 @@ class CoreBackend:
         try:
             return generate(model, n_samples=n_samples, steps=steps, cell=cell, rho_max=rho_max,
                             properties=properties, device="auto", seed=seed, progress=progress,
-                            grid_power=grid_power)
+                            grid_power=grid_power, guidance=guidance)
         finally:
             _GENERATE_LOCK.release()
 

@@ -23,13 +23,17 @@ PAPER_PLAN = (("shortcut", 1), ("shortcut", 5), ("sde", 250))
 Material SDE's at 250 steps, and its 5-step RDF RMSD lower, at 1-3 % of the time (paper, Sec. 5.4)."""
 
 
-def run_label(framework: str, steps: int, grid_power: float = 1.0, targets: dict | None = None) -> str:
-    """'AMShortcut · 5 steps', plus the grid and conditioning targets when they are not the defaults."""
+def run_label(framework: str, steps: int, grid_power: float = 1.0, targets: dict | None = None,
+              guidance: float = 0.0) -> str:
+    """'AMShortcut · 5 steps', plus the grid, conditioning targets and guidance when they are not the
+    defaults (guidance only acts on given targets)."""
     text = f"{FRAMEWORK_LABELS.get(framework, framework)} · {steps} step{'s' if steps != 1 else ''}"
     if grid_power != 1.0:
         text += f" · t^{grid_power:g}"
     for name, value in (targets or {}).items():
         text += f" · {name}={value:g}"
+    if targets and guidance:
+        text += f" · guidance w={guidance:g}"
     return text
 
 

@@ -15,6 +15,9 @@ from studio.catalog import PROPERTY_UNITS, SYSTEM_PROPERTIES, SYSTEMS, Checkpoin
 STEP_CHOICES = [1, 2, 4, 5, 10, 25, 50, 100, 250]
 GRID_CHOICES = {"uniform (paper)": 1.0, "finer near the end, t^2": 2.0, "finest near the end, t^3": 3.0}
 """Sampling grids t_k = (1 - k/n)^p (`core.sampling.generate`'s grid_power; docs/model.md)."""
+GUIDANCE_CHOICES = {"none (paper)": 0.0, "w = 1": 1.0, "w = 2": 2.0, "w = 4": 4.0}
+"""Classifier-free guidance weights (`core.sampling.generate`'s guidance; docs/model.md): they act
+only when a target is given, and cost a second network call per step."""
 MAX_SAMPLES = 64
 CELL_BOUNDS = (8.0, 30.0)  # Å, cubic cell edge
 MAX_ATOMS_PER_SAMPLE = 3000  # padded atoms (ghosts included) per structure
@@ -84,6 +87,8 @@ class GenerationSettings(param.Parameterized):
     steps = param.Selector(default=5, objects=STEP_CHOICES, doc="Number of sampling steps")
     grid_power = param.Selector(default=1.0, objects=GRID_CHOICES,
                                 doc="Step spacing: uniform in t, or shorter steps near t = 0 where bonds form")
+    guidance = param.Selector(default=0.0, objects=GUIDANCE_CHOICES,
+                              doc="Classifier-free guidance: push the samples further towards the given targets")
     # allow_None: a cleared input box arrives as None and becomes a validation message
     n_samples = param.Integer(default=4, bounds=(1, MAX_SAMPLES), allow_None=True, doc="Structures to generate")
     cell_size = param.Number(default=16.0, bounds=CELL_BOUNDS, step=0.5, allow_None=True,
@@ -203,7 +208,7 @@ class GenerationSettings(param.Parameterized):
         """Keyword arguments for the backend's `generate` (call only when `errors()` is empty)."""
         return dict(n_samples=int(self.n_samples), steps=int(self.steps), cell=self.cell,
                     rho_max=self.checkpoint.rho_max, properties=self.properties(), seed=int(self.seed),
-                    grid_power=float(self.grid_power))
+                    grid_power=float(self.grid_power), guidance=float(self.guidance))
 
 
 def _finite(x) -> bool:

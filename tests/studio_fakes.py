@@ -69,10 +69,11 @@ class FakeBackend:
     def load_model(self, path):
         return {"path": str(path)}
 
-    def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress, grid_power):
+    def generate(self, model, *, n_samples, steps, cell, rho_max, properties, seed, progress, grid_power,
+                 guidance=0.0):
         with self.lock:
             self.calls.append(dict(n_samples=n_samples, steps=steps, cell=cell, properties=properties, seed=seed,
-                                   grid_power=grid_power))
+                                   grid_power=grid_power, guidance=guidance))
         if self.fail:
             raise self.fail
         for k in range(steps):

@@ -78,7 +78,7 @@ def test_generate_meg_starts_in_its_cell_at_its_steps(meg_assets, tmp_path, monk
 def test_studio_generates_meg_through_core(meg_assets):
     """The studio on MEG: the three properties with units and the pilot's ranges, the 15.5 Å cell, and a
     1-step generation whose table holds the composition in the data's element order, the charge-balance
-    check and the Li concentration, beside MEG's structure checks."""
+    check and the Li concentration, beside MEG's structure checks; guidance reaches the sampler."""
     from studio import Studio
     from studio.backend import CoreBackend
 
@@ -93,12 +93,13 @@ def test_studio_generates_meg_through_core(meg_assets):
     assert labels == [f"{name} (training data: {ranges[name].low:.4g} – {ranges[name].high:.4g} {unit})"
                       for name, unit in (("youngs_modulus", "GPa"), ("shear_modulus", "GPa"), ("li_concentration", "%"))]
     assert 30 < ranges["youngs_modulus"].low < ranges["youngs_modulus"].high < 200 and ranges["li_concentration"].low == 0
-    s.param.update(steps=1, n_samples=1, seed=1)
+    s.param.update(steps=1, n_samples=1, seed=1, guidance=1.0)
     s.targets[2].param.update(enabled=True, target=5.0)
     assert app.generate()
     app.task.join(120)
     assert app.task.error == "", app.task.error
     (atoms,) = app.results.structures
+    assert atoms.info["guidance"] == 1.0  # the sidebar's guidance reached core's sampler
     row = app.results.table.iloc[0]
     assert row["composition"] == formula(atoms.get_chemical_symbols(), "MEG")
     order = [item.rstrip("0123456789") for item in row["composition"].split()]

@@ -147,13 +147,14 @@ def test_extrapolation_is_a_warning_not_an_error(assets):
 def test_generate_fills_results_curves_and_table(assets):
     backend = FakeBackend()
     app = studio(assets, backend)
-    app.settings.param.update(steps=1, n_samples=3, seed=7, grid_power=2.0)
+    app.settings.param.update(steps=1, n_samples=3, seed=7, grid_power=2.0, guidance=1.0)
     app.settings.targets[0].enabled = True
     assert app.generate()
     wait(app.task)
     assert app.task.error == "" and app.task.step == app.task.total == 1
     assert backend.calls == [dict(n_samples=3, steps=1, cell=app.settings.cell,
-                                  properties={"ring_size_mean": pytest.approx(6.1)}, seed=7, grid_power=2.0)]
+                                  properties={"ring_size_mean": pytest.approx(6.1)}, seed=7, grid_power=2.0,
+                                  guidance=1.0)]
     res = app.results
     assert len(res.structures) == 3 and res.device == "cpu" and res.elapsed >= 0
     assert res.analysis.rdf.shape == (100,) and res.analysis.adf.shape == (180,)
@@ -535,6 +536,10 @@ def test_generations_are_kept_for_comparison(assets):
     app.generate()
     wait(app.task)
     assert app.comparison.runs[-1].label == "AMShortcut · 1 step · t^2 · ring_size_mean=6.1"
+    app.settings.guidance = 2.0
+    app.generate()
+    wait(app.task)
+    assert app.comparison.runs[-1].label == "AMShortcut · 1 step · t^2 · ring_size_mean=6.1 · guidance w=2"
 
 
 def test_reproduce_the_papers_comparison_in_one_click(assets):
