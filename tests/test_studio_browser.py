@@ -122,6 +122,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     assert warning.count() == 1
     page.get_by_role("button", name="1", exact=True).click()  # 1 sampling step
     page.locator(".grid-power select").select_option(label="finer near the end, t^2")
+    page.locator(".guidance select").select_option(label="w = 1")
     page.locator(".relax input").check()  # relax through core (Stillinger–Weber, LAMMPS)
     page.locator(".generate button").click()
 
@@ -144,6 +145,7 @@ def test_generate_draws_structure_and_overlays_offline(server, browser):
     assert len(frames) == 4 and all(len(f) > 0 and 0 not in f.numbers for f in frames)
     assert all(f.info["target_ring_size_mean"] == 8.0 and f.info["steps"] == 1 for f in frames)
     assert all(f.info["grid_power"] == 2.0 for f in frames)  # the step-spacing choice reached core
+    assert all(f.info["guidance"] == 1.0 for f in frames)  # and the guidance choice
     assert all(f.info["energy_relaxed"] < f.info["energy_unrelaxed"] for f in frames)  # the relaxed set
     page.locator(".relax-report").get_by_text("Relaxation of 4 structures").wait_for(timeout=10_000)
     assert page.locator(".relax-report").get_by_text("energy eV/atom").count() == 1
