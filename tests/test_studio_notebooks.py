@@ -24,6 +24,10 @@ UNTRAINED_SETTINGS = {"03_inverse_design": {"CELL": "9.0", "TARGET_FRACTIONS": "
 """Smaller settings for the untrained tree: its noise structures make LAMMPS relaxations long."""
 SIO2_STATS = {"shear_modulus": {"mean": 30.0, "std": 4.0, "min": 20.0, "max": 40.0},
               "ring_size_mean": {"mean": 6.1, "std": 0.2, "min": 5.5, "max": 7.0}}
+MEG_STATS = {"youngs_modulus": {"mean": 75.0, "std": 14.0, "min": 37.0, "max": 121.0},
+             "shear_modulus": {"mean": 33.0, "std": 6.0, "min": 16.0, "max": 59.0},
+             "li_concentration": {"mean": 1.7, "std": 2.7, "min": 0.0, "max": 16.2}}
+MEG_SPECIES = (14, 15, 13, 3, 4, 19, 20, 22, 56, 30, 8)  # Si P Al Li Be K Ca Ti Ba Zn O
 
 
 def _shipped_ok(system: str, prop: str | None = None) -> bool:
@@ -44,6 +48,7 @@ def untrained_assets(tmp_path_factory) -> Path:
     for framework in ("shortcut", "sde", "ode"):
         make_tiny_checkpoint(root, "a-Si", framework)
     make_tiny_checkpoint(root, "a-SiO2", "shortcut", species=(14, 8), stats=SIO2_STATS)
+    make_tiny_checkpoint(root, "MEG", "shortcut", species=MEG_SPECIES, stats=MEG_STATS)
     shutil.copytree(root / "data" / "a-Si", root / "data" / "a-SiO2")
     return root
 
@@ -53,6 +58,7 @@ def untrained_assets(tmp_path_factory) -> Path:
     ("02_why_shortcuts", "a-Si", None),
     pytest.param("04_studio_views", "a-SiO2", "ring_size_mean", marks=pytest.mark.slow),
     pytest.param("03_inverse_design", "a-SiO2", "shear_modulus", marks=pytest.mark.slow),
+    pytest.param("05_li_by_design", "MEG", "li_concentration", marks=pytest.mark.slow),
 ])
 def test_notebook_runs(name, system, prop, untrained_assets, monkeypatch):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
