@@ -466,7 +466,8 @@ class Studio(param.Parameterized):
             pn.pane.Markdown("**Condition on properties**", margin=(10, 10, 0, 10)),
             self._property_controls,
             pn.widgets.Select.from_param(s.param.guidance, label="Guidance towards the targets",
-                                         css_classes=["guidance"]),
+                                         css_classes=["guidance"],  # only a conditioned model has targets
+                                         visible=pn.bind(lambda targets: bool(targets), s.param.targets)),
             pn.pane.Markdown("**Sampling steps**", margin=(10, 10, 0, 10)),
             pn.widgets.RadioButtonGroup.from_param(s.param.steps, label="Sampling steps", width=SIDEBAR_WIDTH - 20,
                                                    stylesheets=[STEP_BUTTONS_CSS], css_classes=["steps"]),

@@ -407,6 +407,17 @@ def test_framework_choice_only_where_several_checkpoints_exist(assets):
     assert app.settings.checkpoint.framework == "sde"
 
 
+def test_guidance_control_shows_only_for_a_model_with_targets(assets):
+    app = studio(assets)
+    (guidance,) = [w for w in app.controls() if "guidance" in getattr(w, "css_classes", [])]
+    assert app.settings.targets and guidance.visible and guidance.value == 0.0  # off by default
+    targets = app.settings.targets
+    app.settings.targets = []  # an unconditional model: nothing to guide towards
+    assert not guidance.visible
+    app.settings.targets = targets
+    assert guidance.visible
+
+
 def test_core_backend_reads_reference_npz_with_scalars(assets):
     from studio.backend import CoreBackend
 
