@@ -10,8 +10,8 @@ with property dropout (the recipe's ``data.property_dropout``); without it the u
 off-distribution. It amplifies the difference the given values make: on the shipped MEG model
 (bumps and a learned null) w = 1 lifts the Li slope from 0.40 to 0.72, while on the shipped
 a-SiO2 model, whose output barely changes with the values, w = 2 and 5 do not steer G
-(docs/model.md, "Property embedding"; BENCHMARKS.md, inverse design). One guided call is one network call on a doubled batch (conditional and
-unconditional halves).
+(docs/model.md, "Property embedding"; BENCHMARKS.md, inverse design). One guided call is one
+network call on a doubled batch (conditional and unconditional halves).
 """
 
 import torch
