@@ -171,7 +171,8 @@ class RuntimeConfig:
 
 @dataclass
 class InitConfig:
-    """AMShortcut warm start (core.training.warm_start) from a Material SDE network: either a
+    """Warm start (core.training.warm_start) from a Material SDE network, into AMShortcut or (a
+    fork: the same network trained on with other settings) into a Material SDE: either a
     checkpoint directory, or a parent recipe that ``train`` runs first into ``<out>/parent``
     (resumed if stopped, skipped if finished) up to ``step`` (0 = its own ``steps``)."""
 
@@ -351,8 +352,8 @@ class Recipe:
         _at_least("runtime.checkpoint_every", r.checkpoint_every, 1)
         if i.checkpoint and i.recipe:
             raise UserError("init.checkpoint and init.recipe are alternatives: set one")
-        if (i.checkpoint or i.recipe) and s.framework != "shortcut":
-            raise UserError(f"init (a warm start from a Material SDE) applies to the shortcut framework, "
+        if (i.checkpoint or i.recipe) and s.framework not in ("shortcut", "sde"):
+            raise UserError(f"init (a warm start from a Material SDE) applies to the shortcut and sde frameworks, "
                             f"not {s.framework}")
         _at_least("init.step", i.step, 0)
         if i.grow and not (i.checkpoint or i.recipe):

@@ -102,9 +102,9 @@ def warm_start(model, framework, species, property_names, source, grow=False):
     of the raw node features, which enter the input embedding and every node MLP): those
     weight columns start at zero and everything else is copied. Training then spends its
     steps on the shortcut hierarchy, whose base level is this already-trained drift
-    (``AMShortcut.teacher_dt``). An AMShortcut source is copied as it is (a fork: the same
-    network continued with other loss settings, e.g. ``sc_units``; the optimiser starts
-    afresh). UserError when the source is not an SDE or AMShortcut model of the same size,
+    (``AMShortcut.teacher_dt``). An AMShortcut source into AMShortcut, or a Material SDE source
+    into Material SDE training, is copied as it is (a fork: the same network continued with
+    other settings, e.g. ``sc_units`` or ``t_power``; the optimiser starts afresh). UserError when the source is not an SDE or AMShortcut model of the same size,
     species, properties and noise schedule.
 
     ``grow``: the source may have fewer message-passing layers than ``model``; its layers become
@@ -115,9 +115,11 @@ def warm_start(model, framework, species, property_names, source, grow=False):
 
     src = load_checkpoint(source)
     where = f"warm start from {source}"
-    if framework.name != "shortcut" or src.framework.name not in ("sde", "shortcut"):
+    allowed = {"shortcut": ("sde", "shortcut"), "sde": ("sde",)}.get(framework.name, ())
+    if src.framework.name not in allowed:
         raise UserError(f"{where}: a warm start takes a Material SDE (or AMShortcut) checkpoint into AMShortcut "
-                        f"training, not {src.framework.name} into {framework.name}")
+                        f"training, or a Material SDE into Material SDE training, not {src.framework.name} "
+                        f"into {framework.name}")
     mine, theirs = model.cfg.to_dict(), src.network.cfg.to_dict()
     if grow and theirs["layers"] > mine["layers"]:
         raise UserError(f"{where}: init.grow adds layers; the source has {theirs['layers']}, this model {mine['layers']}")

@@ -209,7 +209,7 @@ def test_saved_recipe_retrains_the_same_model(tmp_path, one_thread):
     ("[network]\nproperty_features = 1", "network.property_features must be 0 (the value itself) or at least 2, got 1"),
     ("[optimisation]\n[data]\npath = \"x\"\nproperty_dropout = 0.3", "data.property_dropout needs data.properties"),
     ("[init]\ncheckpoint = \"a\"\nrecipe = \"b\"", "init.checkpoint and init.recipe are alternatives"),
-    ("[schedule]\nframework = \"sde\"\n[init]\ncheckpoint = \"a\"", "applies to the shortcut framework, not sde"),
+    ("[schedule]\nframework = \"ode\"\n[init]\ncheckpoint = \"a\"", "applies to the shortcut and sde frameworks, not ode"),
     ("[validation]\nsteps = \"1,10\"", "validation.steps must be a list, got '1,10'"),
     ("[init]\ngrow = true", "init.grow adds layers to a warm start: it needs init.checkpoint or init.recipe"),
 ])

@@ -152,6 +152,12 @@ def test_warm_start_from_an_sde_gives_its_network_at_every_step_size(tmp_path, o
     for a, b in zip(fork.model.state_dict().values(), sc.ema.state_dict().values()):
         assert torch.equal(a, b)  # an AMShortcut source is copied as it is (a fork with other loss settings)
     assert (fork.framework.config.sc_units, fork.framework.config.ghost_target) == ("drift", "mean")
+    sde_fork = Trainer(_config(tmp_path, "schedule.framework='sde'", fork_of, "schedule.t_power=2.0"),
+                       tmp_path / "sde-fork")
+    for a, b in zip(sde_fork.model.state_dict().values(), sde.ema.state_dict().values()):
+        assert torch.equal(a, b)  # an SDE continued as an SDE, here with other training times
+    with pytest.raises(UserError, match="not shortcut into sde"):
+        Trainer(_config(tmp_path, "schedule.framework='sde'", f"init.checkpoint='{tmp_path / 'sc'}'"), tmp_path / "x")
     bumps = Trainer(_config(tmp_path, f"init.checkpoint='{tmp_path / 'sc'}'", "network.property_null='learned'",
                             "network.property_features=6"), tmp_path / "bumps")
     source = sc.ema.state_dict()
