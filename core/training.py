@@ -104,8 +104,9 @@ def warm_start(model, framework, species, property_names, source, grow=False):
     steps on the shortcut hierarchy, whose base level is this already-trained drift
     (``AMShortcut.teacher_dt``). An AMShortcut source into AMShortcut, or a Material SDE source
     into Material SDE training, is copied as it is (a fork: the same network continued with
-    other settings, e.g. ``sc_units`` or ``t_power``; the optimiser starts afresh). UserError when the source is not an SDE or AMShortcut model of the same size,
-    species, properties and noise schedule.
+    other settings, e.g. ``sc_units`` or ``t_power``; the optimiser starts afresh). UserError
+    when the source is not an SDE or AMShortcut model (an SDE only, into an SDE) of the same
+    size, species, properties and noise schedule.
 
     ``grow``: the source may have fewer message-passing layers than ``model``; its layers become
     the first ones and the added layers start as the identity (their node-update and coordinate
