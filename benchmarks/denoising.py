@@ -12,8 +12,10 @@ rho_max), each printed as a table:
    structure given another's (rolled by one): where "rolled" equals "given", the network does
    not use the values it is conditioned on.
 3. ``from-t``: noise the data to t0 and sample back to 0 with the checkpoint's own sampler on
-   the uniform ``--steps`` grid (only the steps below t0): RDF RMSD and real atoms per species.
-   The t0 at which the RDF RMSD jumps is the noise level the network cannot undo.
+   the uniform ``--steps`` grid (only the steps below t0): RDF RMSD, real atoms per species and,
+   for a system with first-shell rules (``core.acceptance.bonding``), the share of atoms with
+   their ideal coordination, beside the data's. The t0 at which these jump is the noise level
+   the network cannot undo.
 
     .venv/bin/python benchmarks/denoising.py assets/checkpoints/a-Si/sde --system a-Si
 """
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from core.acceptance import species_counts
+    from core.acceptance import bonding, species_counts
     from core.catalog import data_dir
     from core.checkpoint import load_checkpoint
     from core.datasets import load_dataset
@@ -131,8 +133,10 @@ def main(argv=None) -> int:
     lookup = np.array([GHOST, *ckpt.species])
     print(f"\n## from-t: noise to t0, sample back on the {args.steps}-step grid "
           f"(data: {species_counts(val)})")
-    print("| t0 | RDF RMSD | real atoms per structure |")
-    print("|---|---|---|")
+    data_bonds = bonding(val, args.system)
+    print("| t0 | RDF RMSD | real atoms per structure |" + "".join(f" {k} |" for k in data_bonds))
+    print("|---|---|---|" + "---|" * len(data_bonds))
+    print("| data | | |" + "".join(f" {v:.3g} |" for v in data_bonds.values()))
     plan = fw.plan(args.steps)
     for t0 in _floats(args.from_times):
         torch.manual_seed(args.seed)
@@ -147,7 +151,8 @@ def main(argv=None) -> int:
                               numbers[(state.batch == b).numpy()]).to_atoms(strip_ghosts=True)
                for b in range(state.n_structures)]
         counts = " + ".join(f"{v:.1f} {k}" for k, v in species_counts(out).items())
-        print(f"| {t0:g} | {score(out):.3f} | {counts} |", flush=True)
+        bonds = "".join(f" {v:.3g} |" for v in bonding(out, args.system).values())
+        print(f"| {t0:g} | {score(out):.3f} | {counts} |{bonds}", flush=True)
     return 0
 
 

@@ -442,6 +442,7 @@ def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):
     (metric,) = _table_rows(out, "RDF RMSD")
     values = [float(v) for v in metric[1:]]
     assert values[-1] > 2 * values[0]  # 0.2 Å of jitter shows in the RDF
+    out, from_t_table = out.split("## from-t")
     eps = {row[0]: row for row in _table_rows(out, "0.") if len(row) == 5}
     assert set(eps) == {"0.1", "0.3"}
     for row in eps.values():
@@ -449,8 +450,11 @@ def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):
         assert 0 < mse < 3.2 and tweedie < 1.02 * noise
     # at 0.12 Å the shipped a-Si SDE removes a quarter of the noise variance (2.2 of 3 left, 4 structures)
     assert float(eps["0.1"][2]) < 2.6 and float(eps["0.1"][3]) < 0.95 * float(eps["0.1"][4])
-    (from_t,) = [row for row in _table_rows(out, "0.1") if len(row) == 3]
+    (from_t,) = _table_rows(from_t_table, "0.1")
     assert float(from_t[1]) < values[-1] and "Si" in from_t[2]  # 5 steps from 0.12 Å: ~0.06, the data's level
+    (data,) = _table_rows(from_t_table, "data")  # the data's bonding beside it: Si with four Si, sd of Si-Si
+    assert "| t0 | RDF RMSD | real atoms per structure | Si-4Si % | sd Si-Si |" in from_t_table
+    assert 30 < float(data[3]) < 60 and abs(float(from_t[3]) - float(data[3])) < 20
 
 
 def test_denoising_compares_given_unset_and_rolled_properties(capsys):
