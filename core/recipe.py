@@ -82,6 +82,8 @@ class ScheduleConfig:
     sigma_x_power: float = 1.0  # sigma_x = sigma_x_max t^power (1 = the paper's linear schedule)
     sigma_e: float = 0.0  # element prior scale; 0 = the framework's default (ode 1.0, sde/shortcut 1.5)
     t_power: float = 1.0  # training times t = u^power, u ~ U(0, 1)
+    t_band: list[float] = field(default_factory=lambda: [0.0, 1.0])  # [low, high] of the band below
+    t_band_fraction: float = 0.0  # share of L_SDE's training times drawn uniformly from t_band
     sc_fraction: float = 0.25  # share of batches with the self-consistency loss (shortcut)
     sc_level_power: float = 0.0  # L_SC level 2d drawn with probability ~ (2d)^power (0 = uniform)
     sc_units: str = "noise"  # noise | drift
@@ -327,6 +329,10 @@ class Recipe:
         _range("schedule.sigma_x_power", s.sigma_x_power, 1.0, 4.0)
         _at_least("schedule.sigma_e", s.sigma_e, 0.0)
         _positive("schedule.t_power", s.t_power)
+        _range("schedule.t_band_fraction", s.t_band_fraction, 0.0, 1.0)
+        if not (isinstance(s.t_band, list) and len(s.t_band) == 2
+                and all(isinstance(v, (int, float)) for v in s.t_band) and 0 <= s.t_band[0] < s.t_band[1] <= 1):
+            raise UserError(f"schedule.t_band must be [low, high] with 0 <= low < high <= 1, got {s.t_band!r}")
         _range("schedule.sc_fraction", s.sc_fraction, 0.0, 1.0)
         _range("schedule.sc_level_power", s.sc_level_power, 0.0, 4.0)
         if s.sc_level_power and s.framework != "shortcut":

@@ -45,7 +45,8 @@ RESUME_MUST_MATCH = ("schedule.framework", "network.width", "network.layers", "n
                      "network.cutoff", "network.property_dim", "network.attention", "network.distance_rbf",
                      "network.property_null", "network.property_features",
                      "data.path", "data.md_recipe", "data.properties", "schedule.sigma_x_max", "schedule.sigma_x_power",
-                     "schedule.sigma_e", "schedule.t_power", "schedule.sc_fraction", "schedule.sc_units",
+                     "schedule.sigma_e", "schedule.t_power", "schedule.t_band", "schedule.t_band_fraction",
+                     "schedule.sc_fraction", "schedule.sc_units",
                      "schedule.ghost_target", "init.checkpoint", "init.recipe", "init.step", "init.grow",
                      "distillation.teacher", "distillation.teacher_steps", "distillation.maps", "distillation.pairs",
                      "distillation.seed")

@@ -338,6 +338,19 @@ def test_training_time_density():
         assert t.mean().item() == pytest.approx(mean, abs=0.003)
 
 
+def test_training_time_band():
+    """t_band_fraction f of L_SDE's times is uniform on t_band: with uniform t on [0, 1] the band
+    [0.15, 0.35] then holds f + (1 - f) * 0.2 of the draws (0.6 at f = 0.5); the L_SC times (a
+    lower bound given) keep their plain draw."""
+    torch.manual_seed(0)
+    framework = MaterialSDE(FrameworkConfig(name="sde", t_min=0.0, t_band=[0.15, 0.35], t_band_fraction=0.5))
+    t = framework.random_times(200_000, "cpu")
+    assert ((t >= 0.15) & (t <= 0.35)).float().mean().item() == pytest.approx(0.6, abs=0.005)
+    assert (t < 0.15).float().mean().item() == pytest.approx(0.075, abs=0.003)
+    bounded = framework.random_times(200_000, "cpu", low=0.5)
+    assert bounded.min() >= 0.5 and bounded.mean().item() == pytest.approx(0.75, abs=0.003)
+
+
 @pytest.mark.parametrize("power", [0.0, 0.5, 1.0])
 def test_self_consistency_levels_are_drawn_with_probability_proportional_to_2d_to_the_power(power):
     """sc_level_power p: level d is drawn with probability (2d)^p / sum (2d')^p. The default levels

@@ -211,6 +211,8 @@ def test_saved_recipe_retrains_the_same_model(tmp_path, one_thread):
     ("[init]\ncheckpoint = \"a\"\nrecipe = \"b\"", "init.checkpoint and init.recipe are alternatives"),
     ("[schedule]\nframework = \"ode\"\n[init]\ncheckpoint = \"a\"", "applies to the shortcut and sde frameworks, not ode"),
     ("[validation]\nsteps = \"1,10\"", "validation.steps must be a list, got '1,10'"),
+    ("[schedule]\nt_band = [0.4, 0.2]", "schedule.t_band must be [low, high] with 0 <= low < high <= 1, got [0.4, 0.2]"),
+    ("[schedule]\nt_band_fraction = 1.5", "schedule.t_band_fraction must be in [0.0, 1.0], got 1.5"),
     ("[init]\ngrow = true", "init.grow adds layers to a warm start: it needs init.checkpoint or init.recipe"),
 ])
 def test_bad_recipes_name_the_key(tmp_path, text, message):

@@ -65,6 +65,11 @@ class FrameworkConfig:
     t_power: training times are t_min + (1 - t_min) u^t_power, u ~ U(0, 1); 1 is the paper's
         uniform t, > 1 spends more updates at small noise (with sigma_x_max = 12 Å, t > ~0.6
         is nearly uniform in a 17 Å cell and teaches positions little).
+    t_band, t_band_fraction: a share ``t_band_fraction`` of the L_SDE training times is drawn
+        uniformly from the band ``t_band = [low, high]`` instead (0, the default: none). The
+        band puts training where the network fails, e.g. on a-SiO2 the noise levels at which
+        the bond network is decided (docs/model.md, "Where the a-SiO2 network fails"). The
+        loss per t is unchanged; only how often each t is visited.
     sc_fraction: share of batches that also get the self-consistency loss (AMShortcut).
     ode_x_scale: unit (Å) of the Material ODE network's position output.
     sc_dt: shortcut step sizes d for L_SC (the target is built from two steps of d and
@@ -93,6 +98,8 @@ class FrameworkConfig:
     sigma_e: float = 1.5
     t_min: float = 1e-3
     t_power: float = 1.0
+    t_band: list = field(default_factory=lambda: [0.0, 1.0])
+    t_band_fraction: float = 0.0
     ode_x_scale: float = 4.0
     sc_fraction: float = 0.25
     sc_dt: list = field(default_factory=lambda: [2.0**-k for k in range(7, 0, -1)])
@@ -138,9 +145,16 @@ class Framework(ABC):
         return State(pos, elem, cell, batch, y)
 
     def random_times(self, n, device, low=None):
-        """Per-structure training times in [low or t_min, 1], density shaped by ``t_power``."""
+        """Per-structure training times in [low or t_min, 1], density shaped by ``t_power``; for
+        L_SDE's times (``low`` None) a share ``t_band_fraction`` drawn from ``t_band`` instead."""
+        band = low is None and self.config.t_band_fraction > 0
         low = self.config.t_min if low is None else low
-        return low + (1.0 - low) * torch.rand(n, device=device) ** self.config.t_power
+        t = low + (1.0 - low) * torch.rand(n, device=device) ** self.config.t_power
+        if band:
+            a, b = (max(v, low) for v in self.config.t_band)
+            in_band = torch.rand(n, device=device) < self.config.t_band_fraction
+            t = torch.where(in_band, a + (b - a) * torch.rand(n, device=device), t)
+        return t
 
     # ---- sampling ---------------------------------------------------------------------
     def plan(self, n_steps, grid_power=1.0):
