@@ -44,25 +44,27 @@ def shipped_dir(system: str, framework: str) -> Path:
     return path
 
 
-def recipe_config(system: str, framework: str, device: str, batch_size: int = 0, data: str = ""):
+def recipe_config(system: str, framework: str, device: str, batch_size: int = 0, data: str = "", sets=()):
     """The Recipe that continues the shipped SYSTEM/FRAMEWORK model on ``device`` (paths relative
     to the repository root).
 
     Everything the network and loss depend on comes from the model's recipe file; changed here:
     the batch (``batch_size``, default GPU_BATCH on a GPU and the recipe's on CPU), a constant
     learning rate (the recipe's last) after a short warmup (the wall time, not a step count,
-    ends the run), the fast path, no validation; ``data`` replaces the recipe's dataset."""
+    ends the run), the fast path, no validation; ``data`` replaces the recipe's dataset; ``sets``
+    are ``SECTION.KEY=VALUE`` overrides applied last (e.g. ``schedule.t_band_fraction=0.5``)."""
     from core.recipe import LrSegment, shipped_fork
 
     recipe = shipped_fork(system, framework, shipped_dir(system, framework).relative_to(ROOT))
     opt = recipe.optimisation
-    return replace(
+    recipe = replace(
         recipe,
         data=replace(recipe.data, path=data or recipe.data.path),
         optimisation=replace(opt, batch_size=batch_size or (GPU_BATCH if device == "cuda" else opt.batch_size),
                              lr_schedule=[LrSegment(lr=opt.lr_schedule[-1].lr)], steps=10**9, warmup_steps=50),
         validation=replace(recipe.validation, every=0),
         runtime=replace(recipe.runtime, device=device, fast=True, progress=False, threads=0, checkpoint_every=200))
+    return recipe.with_overrides(sets) if sets else recipe
 
 
 def train_for(recipe, out, seconds: float, resume: bool = False):
@@ -97,6 +99,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=0, help=f"default {GPU_BATCH} on a GPU, the recipe's on CPU")
     parser.add_argument("--device", default="auto", help="auto | cuda | cpu")
     parser.add_argument("--data", default="", help="dataset directory instead of the recipe's (resume: must be the same)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="recipe override applied last, repeatable (e.g. schedule.t_band_fraction=0.5)")
     parser.add_argument("--bench-n", type=int, default=32, help="structures per step count in the structure benchmark")
     parser.add_argument("--bench-steps", default="1,2,5,10")
     args = parser.parse_args(argv)
@@ -106,7 +110,7 @@ def main(argv=None) -> dict:
     ckpt = out / "checkpoint"
     os.chdir(ROOT)  # the saved recipes name their data relative to the repository root
     started = time.time()
-    recipe = recipe_config(args.system, args.framework, device, args.batch_size, data)
+    recipe = recipe_config(args.system, args.framework, device, args.batch_size, data, args.set)
     if args.resume and not (ckpt / "train_state.pt").is_file():
         raise UserError(f"cannot resume: {ckpt} holds no run (drop --resume to fork the shipped model)")
     trainer = train_for(recipe, ckpt, 60.0 * args.minutes, resume=args.resume)

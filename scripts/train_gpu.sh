@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Continue a shipped model on one GPU for a fixed wall time, then run the structure benchmark.
-#   scripts/train_gpu.sh SYSTEM FRAMEWORK MINUTES OUTDIR [--resume] [--batch-size N] [...]
+#   scripts/train_gpu.sh SYSTEM FRAMEWORK MINUTES OUTDIR [--resume] [--batch-size N] [--set KEY=VALUE] [...]
 # e.g. scripts/train_gpu.sh a-Si shortcut 8 /tmp/a-Si-gpu
 # Needs only this repository and a python with torch (PYTHON, default python3). Packages it
 # lacks (ase, vesin, torch-geometric, tqdm, psutil) are installed offline from a wheel directory (WHEELS, default
@@ -8,7 +8,7 @@
 # The logic is in core/train_gpu.py.
 set -euo pipefail
 if [ "$#" -lt 4 ]; then
-  echo "usage: $0 SYSTEM FRAMEWORK MINUTES OUTDIR [--resume] [--batch-size N]" >&2
+  echo "usage: $0 SYSTEM FRAMEWORK MINUTES OUTDIR [--resume] [--batch-size N] [--set SECTION.KEY=VALUE]" >&2
   exit 2
 fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

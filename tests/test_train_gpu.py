@@ -8,10 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import ase.io
+import pytest
 import torch
 
 from core.checkpoint import load_checkpoint
 from core.datasets.shards import shard_path, write_shard
+from core.errors import UserError
 from core.train_gpu import recipe_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +33,13 @@ def test_recipe_config_comes_from_the_shipped_recipe_file():
     # a constant lr, the recipe's last, after a 50-step warmup
     assert recipe.optimisation.lr_at(50) == recipe.optimisation.lr_at(10**6) == shipped.optimisation.lr_schedule[-1].lr
     assert recipe_config("a-Si", "shortcut", "cpu").optimisation.batch_size == shipped.optimisation.batch_size
+    # --set overrides come last: a band of training times, on top of the GPU settings
+    banded = recipe_config("a-SiO2", "shortcut", "cuda", sets=["schedule.t_band=[0.15, 0.35]",
+                                                              "schedule.t_band_fraction=0.5"])
+    assert (banded.schedule.t_band, banded.schedule.t_band_fraction) == ([0.15, 0.35], 0.5)
+    assert (banded.optimisation.batch_size, banded.runtime.fast) == (64, True)
+    with pytest.raises(UserError, match="schedule.t_band_fraction must be in"):
+        recipe_config("a-SiO2", "shortcut", "cuda", sets=["schedule.t_band_fraction=2"]).check()
 
 
 def _tiny_asi(path: Path) -> Path:
@@ -50,7 +59,7 @@ def test_cpu_fallback_trains_for_the_wall_time_then_benchmarks(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)  # main() goes to the repository root itself
     data = _tiny_asi(tmp_path / "data")
     summary = train_gpu.main(["a-Si", "shortcut", "0.05", "out", "--data", str(data),
-                              "--bench-n", "1", "--bench-steps", "1"])
+                              "--bench-n", "1", "--bench-steps", "1", "--set", "schedule.t_band_fraction=0.5"])
     out = tmp_path / "out"
     assert summary["device"] == "cpu" and summary["mode"] == "fork" and summary["step"] >= 1
     assert json.loads((out / "summary.json").read_text())["step"] == summary["step"]
@@ -58,6 +67,7 @@ def test_cpu_fallback_trains_for_the_wall_time_then_benchmarks(tmp_path, monkeyp
     assert state["step"] == summary["step"]  # saved at the step where the wall time ran out
     checkpoint = load_checkpoint(out / "checkpoint")
     assert checkpoint.training["step"] == summary["step"]
+    assert checkpoint.training["recipe"]["schedule"]["t_band_fraction"] == 0.5  # --set reached the run
     rows = json.loads((out / "results" / "structure_a-Si_train_gpu.json").read_text())
     assert rows  # the structure benchmark ran on the trained checkpoint
 
