@@ -11,9 +11,14 @@ clock but hardly the count; wall-clock seconds are recorded too.
 
 The plain path, the fast path (``Denoiser.fast``) and the fast path with its per-layer kernels
 compiled by torch.compile (``Denoiser.compiled``; ``runtime.compile`` of a recipe,
-``generate(compile=True)``) are measured in ONE run, step by step in turn (each training step
-is run by every path with the same random draws), so that the machine's load drifts hit all
-alike; the compiling happens in uncounted warm-up steps and calls before. The table also gives
+``generate(compile=True)``) are measured in ONE run. In training the plain path is the previous
+code path, the reference forward under the shipped runs' bfloat16 autocast; the fast paths run
+in the precision a recipe's ``runtime.bf16 = "auto"`` gives this machine (bfloat16 only where the
+hardware computes it: an AVX2-only CPU emulates it at ~5x the cost of float32), and the
+fast_bf16 column is the fast path in bfloat16, which separates the two gains. Paths are run
+step by step in turn (each training step is run by every path with the same random draws), so
+that the machine's load drifts hit all alike; the compiling happens in uncounted warm-up steps
+and calls before. The table also gives
 the plain path's seconds per training step, for checking the baseline against
 ``amshortcut train`` logs.
 
@@ -36,9 +41,18 @@ from pathlib import Path
 import torch
 
 from core.benchmarking import default_results_dir, machine_info, set_threads, write_csv
+from core.model.denoiser import native_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 
+TRAIN_PATHS = {"plain": {"fast": False, "compiled": False, "bf16": True},
+               "fast": {"fast": True, "compiled": False, "bf16": "auto"},
+               "compiled": {"fast": True, "compiled": True, "bf16": "auto"},
+               "fast_bf16": {"fast": True, "compiled": False, "bf16": True}}
+"""Network path and precision of each training path. plain is the previous code path: the
+reference forward under bfloat16 autocast, as the shipped models were trained; fast and
+compiled take the precision ``runtime.bf16 = "auto"`` gives this machine (bfloat16 only where
+the hardware computes it, ``core.model.native_bf16``); fast_bf16 separates the two gains."""
 PATHS = ("plain", "fast", "compiled")
 WARM_STEPS = 3
 """Uncounted training steps per path first: the compiled path compiles its kernels with and
@@ -73,8 +87,20 @@ def train_step(trainer, state):
 
 
 def set_path(trainer, path):
+    """Switch ``trainer`` to training path ``path`` (``TRAIN_PATHS``)."""
+    how = TRAIN_PATHS[path]
     for model in (trainer.model, trainer.ema):
-        model.fast, model.compiled = path != "plain", path == "compiled"
+        model.fast, model.compiled = how["fast"], how["compiled"]
+    trainer.bf16 = replace(trainer.recipe.runtime, bf16=how["bf16"]).use_bf16(trainer.device)
+
+
+def train_precisions(trainer) -> dict:
+    """{path: "bfloat16" | "float32"} of each training path on this machine."""
+    out = {}
+    for path in TRAIN_PATHS:
+        set_path(trainer, path)
+        out[path] = "bfloat16" if trainer.bf16 else "float32"
+    return out
 
 
 class Clock:
@@ -88,17 +114,18 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def measure_training(trainer, batches, n_steps):
-    """{path: [Clock per step]}; step k of both paths uses batch k and the same random draws."""
-    times = {p: [] for p in PATHS}
-    for k in range(n_steps + WARM_STEPS):  # the first WARM_STEPS warm up every path
+def measure_training(trainer, batches, n_steps, warm_steps=WARM_STEPS):
+    """{path: [Clock per step]}; step k of every path uses batch k and the same random draws."""
+    paths = list(TRAIN_PATHS)
+    times = {p: [] for p in paths}
+    for k in range(n_steps + warm_steps):  # the first warm_steps warm up every path
         state = batches[k % len(batches)]
-        for path in (PATHS if k % 2 == 0 else PATHS[::-1]):
+        for path in (paths if k % 2 == 0 else paths[::-1]):
             set_path(trainer, path)
             torch.manual_seed(1000 + k)
             with Clock() as clock:
                 train_step(trainer, state)
-            if k >= WARM_STEPS:
+            if k >= warm_steps:
                 times[path].append(clock)
     return times
 
@@ -139,7 +166,7 @@ def rows_for(system, threads, task, per_call, times):
 
 
 def run(systems, threads_list, train_steps, sample_steps, n_samples, sample_repeats, max_structures, log=print,
-        on_row=None):
+        on_row=None, warm_steps=WARM_STEPS):
     """All rows (``rows_for``); ``on_row(rows)`` after each, e.g. to save partial results."""
     from core.checkpoint import load_checkpoint
     from core.training import Trainer
@@ -153,14 +180,17 @@ def run(systems, threads_list, train_steps, sample_steps, n_samples, sample_repe
             cell = checkpoint.training["cell"]
             for threads in threads_list:
                 set_threads(threads)
-                times = measure_training(trainer, batches, train_steps)
+                times = measure_training(trainer, batches, train_steps, warm_steps)
                 rows.append(rows_for(system, threads, "train", trainer.recipe.optimisation.batch_size, times))
+                precisions = train_precisions(trainer)
+                rows[-1].update(plain_precision=precisions["plain"], fast_precision=precisions["fast"])
                 log(_line(rows[-1]))
                 if on_row:
                     on_row(rows)
                 for steps in sample_steps:
                     times = measure_sampling(checkpoint, cell, n_samples, steps, sample_repeats)
                     rows.append(rows_for(system, threads, f"sample {steps} step{'s' * (steps > 1)}", n_samples, times))
+                    rows[-1].update(plain_precision="float32", fast_precision="float32")
                     log(_line(rows[-1]))
                     if on_row:
                         on_row(rows)
@@ -170,23 +200,26 @@ def run(systems, threads_list, train_steps, sample_steps, n_samples, sample_repe
 def _line(row):
     bf16 = (f"  fast bf16 {row['fast_bf16_structures_per_core_s']:8.3f} x{row['speedup_bf16']:.2f}"
             if "speedup_bf16" in row else "")
-    return (f"{row['system']:7s} {row['task']:15s} {row['threads']} thr  plain {row['plain_structures_per_core_s']:8.3f}  "
-            f"fast {row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}  "
+    return (f"{row['system']:7s} {row['task']:15s} {row['threads']} thr  plain ({row['plain_precision']}) "
+            f"{row['plain_structures_per_core_s']:8.3f}  fast ({row['fast_precision']}) "
+            f"{row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}  "
             f"compiled {row['compiled_structures_per_core_s']:8.3f} x{row['speedup_compiled']:.2f}{bf16}  "
             f"(plain {row['plain_cpu_s_per_call']:.3f} core-s, {row['plain_s_per_call']:.3f} s wall per "
             f"{'step' if row['task'] == 'train' else 'call'}; wall speedup x{row['speedup_wall']:.2f})")
 
 
 def markdown(rows):
-    """The table: training runs the recipe's bf16 autocast on both paths; plain sampling is
-    float32, so sampling has a third column, the fast path with the network in bfloat16."""
-    lines = ["| system | task | threads | plain structures/core-s | fast | speedup | compiled | speedup | "
-             "fast, bf16 network | speedup | plain core-s per step/call | plain wall s | wall speedup |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    """The table: each path's precision is in its row (training: plain under the shipped runs'
+    bfloat16 autocast, fast and compiled in the precision "auto" picks here; sampling: float32),
+    and a column gives the fast path with the network in bfloat16."""
+    lines = ["| system | task | threads | precision plain / fast | plain structures/core-s | fast | speedup | "
+             "compiled | speedup | fast, bf16 network | speedup | plain core-s per step/call | plain wall s | "
+             "wall speedup |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        bf16 = (f"{r['fast_bf16_structures_per_core_s']:.3f} | {r['speedup_bf16']:.2f}x" if "speedup_bf16" in r
-                else "(recipe is bf16) | ")
-        lines.append(f"| {r['system']} | {r['task']} | {r['threads']} | {r['plain_structures_per_core_s']:.3f} | "
+        bf16 = f"{r['fast_bf16_structures_per_core_s']:.3f} | {r['speedup_bf16']:.2f}x"
+        lines.append(f"| {r['system']} | {r['task']} | {r['threads']} | {r['plain_precision']} / "
+                     f"{r['fast_precision']} | {r['plain_structures_per_core_s']:.3f} | "
                      f"{r['fast_structures_per_core_s']:.3f} | {r['speedup']:.2f}x | "
                      f"{r['compiled_structures_per_core_s']:.3f} | {r['speedup_compiled']:.2f}x | {bf16} | "
                      f"{r['plain_cpu_s_per_call']:.3f} | "
@@ -205,16 +238,18 @@ def main(argv=None):
     parser.add_argument("--max-structures", type=int, default=64, help="training structures loaded per system")
     parser.add_argument("--out", default=None, help="results directory (default: core.benchmarking's, outside the "
                                                    "tree; --out benchmarks/results records a run)")
-    parser.add_argument("--quick", action="store_true", help="smoke test: a-Si, 1 thread, 2 steps, 2 samples")
+    parser.add_argument("--quick", action="store_true", help="smoke test: a-Si, 1 thread, 1 warm-up and 2 measured steps, "
+                        "2 samples")
     args = parser.parse_args(argv)
     command = " ".join([".venv/bin/python benchmarks/throughput.py", *(sys.argv[1:] if argv is None else argv)])
     systems = [s for s in args.systems.split(",") if s]
     threads = [int(t) for t in args.threads.split(",") if t]
     sample_steps = [int(s) for s in args.sample_steps.split(",") if s]
     train_steps, samples, repeats, max_structures = args.train_steps, args.samples, args.sample_repeats, args.max_structures
+    warm_steps = WARM_STEPS
     if args.quick:
         systems, threads, sample_steps = ["a-Si"], [1], [1]
-        train_steps, samples, repeats, max_structures = 2, 2, 1, 8
+        train_steps, samples, repeats, max_structures, warm_steps = 2, 2, 1, 8, 1
     t0 = time.perf_counter()
     out = Path(args.out) if args.out else default_results_dir()
 
@@ -223,11 +258,14 @@ def main(argv=None):
         write_csv(out / "throughput.csv", rows)
         meta = {**machine_info("cpu"), "wall_s": round(time.perf_counter() - t0, 1), "quick": args.quick,
                 "complete": complete, "systems": systems, "threads": threads, "train_steps": train_steps,
-                "samples": samples, "sample_repeats": repeats, "time_measure": "process CPU seconds (core-s)"}
+                "warm_steps": warm_steps, "samples": samples, "sample_repeats": repeats,
+                "time_measure": "process CPU seconds (core-s)",
+                "bfloat16 native": native_bf16("cpu")}
         (out / "throughput.json").write_text(json.dumps({"command": command, "meta": meta, "rows": rows}, indent=2)
                                              + "\n")
 
-    rows = run(systems, threads, train_steps, sample_steps, samples, repeats, max_structures, on_row=save)
+    rows = run(systems, threads, train_steps, sample_steps, samples, repeats, max_structures, on_row=save,
+               warm_steps=warm_steps)
     save(rows, complete=True)
     print(markdown(rows))
     print(f"wrote {out / 'throughput.csv'} and {out / 'throughput.json'}")

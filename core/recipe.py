@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -161,9 +162,16 @@ class ValidationConfig:
 class RuntimeConfig:
     """Where and how the run executes; none of these change what is learned except ``bf16``."""
 
+    def use_bf16(self, device) -> bool:
+        """``bf16`` resolved for ``device``: "auto" is bfloat16 where the hardware computes it."""
+        from core.model.denoiser import native_bf16
+
+        return native_bf16(device) if self.bf16 == "auto" else bool(self.bf16)
+
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch CPU threads (0 = torch's default)
-    bf16: bool = False  # bfloat16 autocast of the network calls (CPU AMX / GPU)
+    bf16: bool | str = False  # bfloat16 autocast of the network calls: true, false, or "auto" =
+    # where the device computes bf16 natively (GPU, CPU with AMX / AVX512-BF16; core.model.native_bf16)
     fast: bool = False  # the network's fast path (core/model/fast.py): same outputs, fewer kernels
     compile: bool = False  # with fast: its per-layer kernels compiled by torch.compile (~1.2x a step, 1 min to start)
     progress: bool = True
@@ -306,6 +314,7 @@ class Recipe:
         _choice("schedule.sc_units", s.sc_units, SC_UNITS)
         _choice("schedule.ghost_target", s.ghost_target, GHOST_TARGETS)
         _choice("runtime.device", r.device, ("auto", "cpu", "cuda"))
+        _choice("runtime.bf16", r.bf16, (True, False, "auto"))
         if r.compile and not r.fast:
             raise UserError("runtime.compile compiles the fast path's kernels: set runtime.fast = true too")
         if not d.path:
@@ -587,6 +596,13 @@ def _build(cls, table, section, source):
 def _coerce(value, kind, key, source):
     """``value`` as type ``kind`` (int -> float is fine, bool is no number), else UserError."""
     origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):  # e.g. bool | str: the first type that fits
+        for option in typing.get_args(kind):
+            try:
+                return _coerce(value, option, key, source)
+            except UserError:
+                pass
+        raise UserError(f"{key} must be {' or '.join(map(_type_name, typing.get_args(kind)))}, got {value!r}")
     if origin is list:
         (item,) = typing.get_args(kind)
         if not isinstance(value, list):
@@ -600,13 +616,18 @@ def _coerce(value, kind, key, source):
         return int(value)  # e.g. 1e4 steps
     if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
         return value
+    raise UserError(f"{key} must be {_type_name(kind)}, got {value!r}")
+
+
+def _type_name(kind) -> str:
     names = {float: "a number", int: "a whole number", bool: "true or false", str: "a string"}
-    raise UserError(f"{key} must be {names.get(kind, kind.__name__)}, got {value!r}")
+    return names.get(kind, kind.__name__)
 
 
 def _choice(key, value, choices):
-    if value not in choices:
-        raise UserError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    if not any(value is c if isinstance(c, bool) else value == c for c in choices):
+        shown = [str(c).lower() if isinstance(c, bool) else str(c) for c in choices]  # TOML spelling
+        raise UserError(f"{key} must be one of {', '.join(shown)}, got {value!r}")
 
 
 def _at_least(key, value, low):

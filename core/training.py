@@ -190,6 +190,7 @@ class Trainer:
             torch.set_num_threads(rt.threads)
         self.device = torch.device("cuda", self.rank % max(1, torch.cuda.device_count())) \
             if (rt.device == "auto" and torch.cuda.is_available()) or rt.device == "cuda" else torch.device("cpu")
+        self.bf16 = rt.use_bf16(self.device)
         self._load_data()
         self.framework = make_framework(recipe.schedule.framework_config())
         net = recipe.network
@@ -377,7 +378,7 @@ class Trainer:
             teacher = load_checkpoint(self.teacher_source)
             self.pairs = distillation.build(path, teacher, self.samples, dist_cfg.pairs, self.rho_max,
                                             self.checkpoint().normalise, dist_cfg.maps, dist_cfg.teacher_steps,
-                                            dist_cfg.seed, fast=True, bf16=self.recipe.runtime.bf16,
+                                            dist_cfg.seed, fast=True, bf16=self.bf16,
                                             progress=self.recipe.runtime.progress)
         if self.world > 1:
             dist.barrier()
@@ -399,12 +400,13 @@ class Trainer:
         return state, t.to(dev), d.to(dev), drift_x.to(dev), drift_e.to(dev), cfg.weight
 
     def loss(self, state):
-        """(loss, logs) of one batch. With ``bf16`` only the network calls run under bfloat16
+        """(loss, logs) of one batch. Under bfloat16 (``runtime.bf16`` resolved for the device,
+        ``self.bf16``) only the network calls run under bfloat16
         autocast: the noising, wrapping and targets stay float32 (under autocast the einsums
         of ``periodic.wrap`` would round 17 Å coordinates to ~0.06 Å, and the noise targets
         at sigma < 0.1 Å with them)."""
         model, teacher = self.ddp, self.ema
-        if self.recipe.runtime.bf16:
+        if self.bf16:
             model, teacher = (BFloat16Autocast(m, self.device.type) for m in (model, teacher))
         distill = self._distill_batch(self.step)
         if distill is None:
@@ -418,7 +420,7 @@ class Trainer:
         opt, val, rt = self.recipe.optimisation, self.recipe.validation, self.recipe.runtime
         history = []
         bar = tqdm(total=opt.steps, initial=self.step, disable=not rt.progress or self.rank != 0,
-                   desc=f"train {self.framework.name}", unit="step")
+                   desc=f"train {self.framework.name} ({'bfloat16' if self.bf16 else 'float32'})", unit="step")
         if self.recipe.distillation.teacher and self.pairs is None and self.step < opt.steps:
             self._build_pairs()
         t0 = time.perf_counter()
@@ -442,7 +444,7 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{logs['loss']:.4f}")
             if self.step % rt.log_every == 0 or self.step == opt.steps:
-                self._log({"step": self.step, "time_s": round(time.perf_counter() - t0, 2), **logs})
+                self._log({"step": self.step, "time_s": round(time.perf_counter() - t0, 2), "bf16": self.bf16, **logs})
             if val.every and self.step % val.every == 0 and self.rank == 0:
                 scores = self.validate()
                 self._log({"step": self.step, **scores})

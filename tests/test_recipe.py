@@ -3,6 +3,7 @@ recipe.toml is itself a valid --config, the checks name the key at fault, the pi
 schedule equals the shipped runs' phases, and the recipes state the shipped runs' settings."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -107,9 +108,11 @@ def test_recipes_state_the_shipped_runs_settings(config, checkpoint):
     recipe = load_recipe(ROOT / "configs" / config).flat()
     differ = {k for k in recipe if recipe[k] != shipped[k]}
     # data.md_recipe: the a-SiO2 runs trained when the directory held only melt-quench shards;
-    # runtime.compile: a speed setting (the same network), which long runs set on the command line
+    # runtime.compile / fast: speed settings (the same network); runtime.bf16: the shipped runs
+    # took bfloat16 on CPUs with AMX, which "auto" gives them there
     assert differ <= {"optimisation.lr_schedule", "init.checkpoint", "init.recipe", "init.step", "phases",
-                      "data.md_recipe", "runtime.compile"}, differ
+                      "data.md_recipe", "runtime.compile", "runtime.fast", "runtime.bf16"}, differ
+    assert "runtime.bf16" not in differ or (recipe["runtime.bf16"], shipped["runtime.bf16"]) == ("auto", True)
     last = recipe["optimisation.lr_schedule"][-1]
     assert [last] == shipped["optimisation.lr_schedule"] or last["decay_start"] == 11000  # a-Si: see above
     if recipe["init.recipe"] and "recipe" not in training:  # a flat config named the parent's weights
@@ -214,6 +217,8 @@ def test_saved_recipe_retrains_the_same_model(tmp_path, one_thread):
     ("[schedule]\nt_band = [0.4, 0.2]", "schedule.t_band must be [low, high] with 0 <= low < high <= 1, got [0.4, 0.2]"),
     ("[schedule]\nt_band_fraction = 1.5", "schedule.t_band_fraction must be in [0.0, 1.0], got 1.5"),
     ("[init]\ngrow = true", "init.grow adds layers to a warm start: it needs init.checkpoint or init.recipe"),
+    ("[runtime]\nbf16 = \"yes\"", "runtime.bf16 must be one of true, false, auto, got 'yes'"),
+    ("[runtime]\nbf16 = 1", "runtime.bf16 must be true or false or a string, got 1"),
 ])
 def test_bad_recipes_name_the_key(tmp_path, text, message):
     path = tmp_path / "r.toml"
@@ -221,6 +226,21 @@ def test_bad_recipes_name_the_key(tmp_path, text, message):
     with pytest.raises(UserError) as exc:
         load_recipe(path)
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_bf16_auto_is_bfloat16_only_where_the_hardware_computes_it(monkeypatch):
+    """``runtime.bf16 = "auto"``: bfloat16 on a CPU with AMX-BF16 or AVX512-BF16, float32 on an
+    AVX2-only one (where emulated bfloat16 made a training step ~5x slower); true / false stay."""
+    from core.model.denoiser import native_bf16
+
+    runtime = Recipe.from_dict({"data": {"path": "x"}, "runtime": {"bf16": "auto"}}).runtime
+    for caps, native in [({"avx2": True, "avx512_bf16": False, "amx_bf16": False}, False),
+                         ({"avx2": True, "avx512_bf16": True}, True), ({"amx_bf16": True}, True)]:
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda caps=caps: caps)
+        assert native_bf16("cpu") is native and runtime.use_bf16("cpu") is native
+        assert replace(runtime, bf16=True).use_bf16("cpu") is True
+        assert replace(runtime, bf16=False).use_bf16("cpu") is False
+    assert load_recipe(ROOT / "configs" / "a-Si" / "shortcut.toml").runtime.bf16 == "auto"
 
 
 def test_overrides_and_paths(tmp_path):

@@ -1,5 +1,5 @@
-"""benchmarks/throughput.py --quick: every path (plain, fast, compiled) trains and samples, and the
-results are written."""
+"""benchmarks/throughput.py --quick: every path (plain, fast, compiled, fast in bfloat16) trains
+and samples, each row names its precisions, and the results are written."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import csv
 import json
 
 from core.benchmarking import load_script
+from core.model.denoiser import native_bf16
 
 throughput = load_script("throughput")
 
@@ -18,7 +19,10 @@ def test_quick_run_writes_every_path(tmp_path):
         assert row["plain_structures_per_core_s"] > 0 and row["fast_structures_per_core_s"] > 0
         assert row["compiled_structures_per_core_s"] > 0 and row["speedup_compiled"] > 0
         assert row["speedup"] > 0 and row["plain_cpu_s_per_call"] > 0
-    assert "fast_bf16_structures_per_core_s" in rows[1]
+    assert all(r["fast_bf16_structures_per_core_s"] > 0 for r in rows)
+    # training: plain is the shipped runs' bfloat16, fast the precision "auto" picks here
+    assert rows[0]["plain_precision"] == "bfloat16" and rows[1]["plain_precision"] == "float32"
+    assert rows[0]["fast_precision"] == ("bfloat16" if native_bf16("cpu") else "float32")
     saved = json.loads((tmp_path / "throughput.json").read_text())
     assert saved["rows"] == rows and saved["meta"]["quick"] is True
     assert saved["command"].endswith(f"throughput.py --quick --out {tmp_path}")

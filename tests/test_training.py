@@ -2,6 +2,7 @@
 generates, and DistributedDataParallel with 2 gloo processes keeps the ranks in sync."""
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -80,6 +81,20 @@ def _config(tmp_path, *sets):
             "optimisation": {"steps": 4, "batch_size": 2},
             "validation": {"every": 0}, "runtime": {"checkpoint_every": 2, "progress": False}}
     return Recipe.from_dict(base).with_overrides(sets)
+
+
+def test_bf16_auto_trains_in_the_precision_the_cpu_computes_and_logs_it(tmp_path, one_thread, monkeypatch):
+    """``runtime.bf16 = "auto"`` resolves once per run; each loss line of log.jsonl says which."""
+    from core.model.denoiser import native_bf16
+
+    for native in (False, True):
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda native=native: {"avx2": True, "amx_bf16": native})
+        out = tmp_path / f"run-{native}"
+        trainer = Trainer(_config(tmp_path, "runtime.bf16='auto'", "optimisation.steps=1", "runtime.log_every=1"), out)
+        assert trainer.bf16 is native is native_bf16("cpu")
+        trainer.run()
+        (line,) = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+        assert line["bf16"] is native and math.isfinite(line["loss"])
 
 
 def test_bf16_autocasts_only_the_network(tmp_path, one_thread, monkeypatch):

@@ -234,6 +234,19 @@ class Denoiser(nn.Module):
         return pos - x[:, 0], self.element_out(h).to(pos.dtype)
 
 
+def native_bf16(device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware: a CUDA GPU with bf16 support, or a
+    CPU with AMX-BF16 or AVX512-BF16. Elsewhere (e.g. an AVX2-only CPU) torch emulates it and a
+    training step under autocast takes ~5x the float32 step (docs/model.md, "Training")."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    return bool(caps.get("amx_bf16") or caps.get("avx512_bf16"))
+
+
 class BFloat16Autocast:
     """Calls a network under bfloat16 autocast and returns its outputs as float32."""
 
