@@ -334,11 +334,15 @@ def metrics_block(root: Path) -> str:
 # The throughput table's columns, when its rows carry them (benchmarks/throughput.py); other rows
 # are shown with all their keys.
 THROUGHPUT_COLUMNS = [("system", "system"), ("task", "task"), ("threads", "threads"),
+                      ("plain_precision", "plain: precision"),
                       ("plain_structures_per_core_s", "plain: structures per core-second"),
+                      ("fast_precision", "fast: precision"),
                       ("fast_structures_per_core_s", "fast: structures per core-second"),
                       ("speedup", "speed-up"),
                       ("compiled_structures_per_core_s", "compiled: structures per core-second"),
-                      ("speedup_compiled", "speed-up"), ("plain_s_per_call", "plain: seconds per step or call")]
+                      ("speedup_compiled", "speed-up"),
+                      ("fast_bf16_structures_per_core_s", "fast in bfloat16: structures per core-second"),
+                      ("speedup_bf16", "speed-up"), ("plain_s_per_call", "plain: seconds per step or call")]
 
 
 def throughput_block(root: Path) -> str:
