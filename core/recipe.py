@@ -162,12 +162,6 @@ class ValidationConfig:
 class RuntimeConfig:
     """Where and how the run executes; none of these change what is learned except ``bf16``."""
 
-    def use_bf16(self, device) -> bool:
-        """``bf16`` resolved for ``device``: "auto" is bfloat16 where the hardware computes it."""
-        from core.model.denoiser import native_bf16
-
-        return native_bf16(device) if self.bf16 == "auto" else bool(self.bf16)
-
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch CPU threads (0 = torch's default)
     bf16: bool | str = False  # bfloat16 autocast of the network calls: true, false, or "auto" =
@@ -177,6 +171,12 @@ class RuntimeConfig:
     progress: bool = True
     log_every: int = 10  # steps between log.jsonl loss lines
     checkpoint_every: int = 500  # steps between saved checkpoints (and the end)
+
+    def use_bf16(self, device) -> bool:
+        """``bf16`` resolved for ``device``: "auto" is bfloat16 where the hardware computes it."""
+        from core.model.denoiser import native_bf16
+
+        return native_bf16(device) if self.bf16 == "auto" else bool(self.bf16)
 
 
 @dataclass
