@@ -18,9 +18,8 @@ hardware computes it: an AVX2-only CPU emulates it at ~5x the cost of float32), 
 fast_bf16 column is the fast path in bfloat16, which separates the two gains. Paths are run
 step by step in turn (each training step is run by every path with the same random draws), so
 that the machine's load drifts hit all alike; the compiling happens in uncounted warm-up steps
-and calls before. The table also gives
-the plain path's seconds per training step, for checking the baseline against
-``amshortcut train`` logs.
+and calls before. The table also gives the plain path's seconds per training step, for
+checking the baseline against ``amshortcut train`` logs.
 
 Usage: python benchmarks/throughput.py [--systems a-Si,a-SiO2] [--threads 1,2] [--train-steps 12]
        [--sample-steps 1,5] [--samples 32] [--out DIR] [--quick]
@@ -53,7 +52,6 @@ TRAIN_PATHS = {"plain": {"fast": False, "compiled": False, "bf16": True},
 reference forward under bfloat16 autocast, as the shipped models were trained; fast and
 compiled take the precision ``runtime.bf16 = "auto"`` gives this machine (bfloat16 only where
 the hardware computes it, ``core.model.native_bf16``); fast_bf16 separates the two gains."""
-PATHS = ("plain", "fast", "compiled")
 WARM_STEPS = 3
 """Uncounted training steps per path first: the compiled path compiles its kernels with and
 without autograd (the bootstrap targets) in them."""
@@ -151,17 +149,15 @@ def rows_for(system, threads, task, per_call, times):
     med = {p: statistics.median(c.cpu for c in v) for p, v in times.items()}
     wall = {p: statistics.median(c.wall for c in v) for p, v in times.items()}
     row = {"system": system, "task": task, "threads": threads, "repeats": len(times["plain"])}
-    for p in (*PATHS, "fast_bf16"):
-        if p in med:
-            row[f"{p}_s_per_call"] = round(wall[p], 4)
-            row[f"{p}_cpu_s_per_call"] = round(med[p], 4)
-            row[f"{p}_structures_per_s"] = round(per_call / wall[p], 3)
-            row[f"{p}_structures_per_core_s"] = round(per_call / med[p], 3)
+    for p in med:  # plain, fast, compiled, fast_bf16 (TRAIN_PATHS, SAMPLE_PATHS)
+        row[f"{p}_s_per_call"] = round(wall[p], 4)
+        row[f"{p}_cpu_s_per_call"] = round(med[p], 4)
+        row[f"{p}_structures_per_s"] = round(per_call / wall[p], 3)
+        row[f"{p}_structures_per_core_s"] = round(per_call / med[p], 3)
     row["speedup"] = round(med["plain"] / med["fast"], 2)
     row["speedup_compiled"] = round(med["plain"] / med["compiled"], 2)
     row["speedup_wall"] = round(wall["plain"] / wall["fast"], 2)
-    if "fast_bf16" in med:
-        row["speedup_bf16"] = round(med["plain"] / med["fast_bf16"], 2)
+    row["speedup_bf16"] = round(med["plain"] / med["fast_bf16"], 2)
     return row
 
 
@@ -198,8 +194,7 @@ def run(systems, threads_list, train_steps, sample_steps, n_samples, sample_repe
 
 
 def _line(row):
-    bf16 = (f"  fast bf16 {row['fast_bf16_structures_per_core_s']:8.3f} x{row['speedup_bf16']:.2f}"
-            if "speedup_bf16" in row else "")
+    bf16 = f"  fast bf16 {row['fast_bf16_structures_per_core_s']:8.3f} x{row['speedup_bf16']:.2f}"
     return (f"{row['system']:7s} {row['task']:15s} {row['threads']} thr  plain ({row['plain_precision']}) "
             f"{row['plain_structures_per_core_s']:8.3f}  fast ({row['fast_precision']}) "
             f"{row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}  "
