@@ -21,6 +21,12 @@ that the machine's load drifts hit all alike; the compiling happens in uncounted
 and calls before. The table also gives the plain path's seconds per training step, for
 checking the baseline against ``amshortcut train`` logs.
 
+The plain path's activations are large tensors; a fresh one is faulted in page by page, and
+how often a process gets fresh memory rather than reused heap depends on its history and the
+machine's allocator settings, so the plain path's time (and every speed-up) moves with it. Each
+row gives every path's share of CPU time spent in the kernel (``*_system_share``), which is
+where that cost shows.
+
 Usage: python benchmarks/throughput.py [--systems a-Si,a-SiO2] [--threads 1,2] [--train-steps 12]
        [--sample-steps 1,5] [--samples 32] [--out DIR] [--quick]
 Writes throughput.csv and throughput.json to --out (default: a directory under the user cache).
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -102,14 +109,16 @@ def train_precisions(trainer) -> dict:
 
 
 class Clock:
-    """Wall-clock and CPU (all threads) seconds of a block."""
+    """Wall-clock, CPU (all threads) and kernel (system) seconds of a block. The kernel's share
+    is mostly page faults: fresh memory for large tensors is zeroed page by page on first touch."""
 
     def __enter__(self):
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.wall, self.cpu, self.sys = time.perf_counter(), time.process_time(), os.times().system
         return self
 
     def __exit__(self, *exc):
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+        self.sys = os.times().system - self.sys
 
 
 def measure_training(trainer, batches, n_steps, warm_steps=WARM_STEPS):
@@ -145,7 +154,8 @@ def measure_sampling(checkpoint, cell, n_samples, steps, repeats):
 
 def rows_for(system, threads, task, per_call, times):
     """Table row: structures per core-second (CPU time) and per wall second of each path,
-    median seconds per call, and the speedups in core-seconds."""
+    median seconds per call, the share of its CPU time spent in the kernel, and the speedups in
+    core-seconds."""
     med = {p: statistics.median(c.cpu for c in v) for p, v in times.items()}
     wall = {p: statistics.median(c.wall for c in v) for p, v in times.items()}
     row = {"system": system, "task": task, "threads": threads, "repeats": len(times["plain"])}
@@ -154,6 +164,7 @@ def rows_for(system, threads, task, per_call, times):
         row[f"{p}_cpu_s_per_call"] = round(med[p], 4)
         row[f"{p}_structures_per_s"] = round(per_call / wall[p], 3)
         row[f"{p}_structures_per_core_s"] = round(per_call / med[p], 3)
+        row[f"{p}_system_share"] = round(sum(c.sys for c in times[p]) / sum(c.cpu for c in times[p]), 3)
     row["speedup"] = round(med["plain"] / med["fast"], 2)
     row["speedup_compiled"] = round(med["plain"] / med["compiled"], 2)
     row["speedup_wall"] = round(wall["plain"] / wall["fast"], 2)
@@ -200,7 +211,8 @@ def _line(row):
             f"{row['fast_structures_per_core_s']:8.3f} structures/core-s  x{row['speedup']:.2f}  "
             f"compiled {row['compiled_structures_per_core_s']:8.3f} x{row['speedup_compiled']:.2f}{bf16}  "
             f"(plain {row['plain_cpu_s_per_call']:.3f} core-s, {row['plain_s_per_call']:.3f} s wall per "
-            f"{'step' if row['task'] == 'train' else 'call'}; wall speedup x{row['speedup_wall']:.2f})")
+            f"{'step' if row['task'] == 'train' else 'call'}; wall speedup x{row['speedup_wall']:.2f}; kernel share of "
+            f"CPU time: plain {row['plain_system_share']:.2f}, fast {row['fast_system_share']:.2f})")
 
 
 def markdown(rows):
@@ -209,8 +221,8 @@ def markdown(rows):
     and a column gives the fast path with the network in bfloat16."""
     lines = ["| system | task | threads | precision plain / fast | plain structures/core-s | fast | speedup | "
              "compiled | speedup | fast, bf16 network | speedup | plain core-s per step/call | plain wall s | "
-             "wall speedup |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "wall speedup | kernel share plain / fast |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         bf16 = f"{r['fast_bf16_structures_per_core_s']:.3f} | {r['speedup_bf16']:.2f}x"
         lines.append(f"| {r['system']} | {r['task']} | {r['threads']} | {r['plain_precision']} / "
@@ -218,7 +230,8 @@ def markdown(rows):
                      f"{r['fast_structures_per_core_s']:.3f} | {r['speedup']:.2f}x | "
                      f"{r['compiled_structures_per_core_s']:.3f} | {r['speedup_compiled']:.2f}x | {bf16} | "
                      f"{r['plain_cpu_s_per_call']:.3f} | "
-                     f"{r['plain_s_per_call']:.3f} | {r['speedup_wall']:.2f}x |")
+                     f"{r['plain_s_per_call']:.3f} | {r['speedup_wall']:.2f}x | "
+                     f"{r['plain_system_share']:.2f} / {r['fast_system_share']:.2f} |")
     return "\n".join(lines)
 
 

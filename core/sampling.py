@@ -141,8 +141,9 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     ``Framework.plan``); guidance: classifier-free guidance weight w >= 0 (0 = none, the
     paper's; ``core.model.GuidedDenoiser``), applied only when a property is given; it doubles
     the cost of a step; fast: evaluate the network with ``core.model.fast`` (default; the same
-    structures to float rounding, 2-3x faster on CPU; False runs the plain reference forward);
-    compile: with fast, its per-layer kernels compiled by ``torch.compile`` (another 1.3-1.4x on
+    structures to float rounding, 1.5-2x faster on an AVX2 CPU, BENCHMARKS.md; False runs the
+    plain reference forward);
+    compile: with fast, its per-layer kernels compiled by ``torch.compile`` (another 1.1-1.3x on
     CPU once compiled; the first call of a process compiles for about half a minute);
     bf16: run the network (only; the steps themselves stay float32) in bfloat16, the precision
     the shipped models were trained in (faster with AMX on CPUs and on GPUs; positions then

@@ -342,7 +342,9 @@ THROUGHPUT_COLUMNS = [("system", "system"), ("task", "task"), ("threads", "threa
                       ("compiled_structures_per_core_s", "compiled: structures per core-second"),
                       ("speedup_compiled", "speed-up"),
                       ("fast_bf16_structures_per_core_s", "fast in bfloat16: structures per core-second"),
-                      ("speedup_bf16", "speed-up"), ("plain_s_per_call", "plain: seconds per step or call")]
+                      ("speedup_bf16", "speed-up"), ("plain_s_per_call", "plain: seconds per step or call"),
+                      ("plain_system_share", "plain: kernel share of CPU time"),
+                      ("fast_system_share", "fast: kernel share of CPU time")]
 
 
 def throughput_block(root: Path) -> str:

@@ -20,6 +20,8 @@ def test_quick_run_writes_every_path(tmp_path):
         assert row["compiled_structures_per_core_s"] > 0 and row["speedup_compiled"] > 0
         assert row["speedup"] > 0 and row["plain_cpu_s_per_call"] > 0
     assert all(r["fast_bf16_structures_per_core_s"] > 0 for r in rows)
+    # every path's share of its CPU time spent in the kernel (page faults), a fraction
+    assert all(0 <= r[f"{p}_system_share"] <= 1 for r in rows for p in throughput.SAMPLE_PATHS)
     # training: plain is the shipped runs' bfloat16, fast the precision "auto" picks here
     assert rows[0]["plain_precision"] == "bfloat16" and rows[1]["plain_precision"] == "float32"
     assert rows[0]["fast_precision"] == ("bfloat16" if native_bf16("cpu") else "float32")

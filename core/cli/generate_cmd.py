@@ -71,7 +71,7 @@ def generate_command(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(0, help="Structures per batch (0 = as many as fit in memory)."),
     compile: bool = typer.Option(False, "--compile", help="Compile the network's kernels with torch.compile "
-                                 "first (about half a minute, then 1.3-1.4x faster on CPU): for many structures."),
+                                 "first (about half a minute, then 1.1-1.3x faster on CPU): for many structures."),
     relax: bool = typer.Option(False, "--relax", help="Relax the structures (fixed cell, the system's classical "
                                "potential, LAMMPS minimisation to a force 2-norm < 1e-4 eV/Å or 2,000 iterations): "
                                "--out gets the relaxed ones, <out stem>.unrelaxed<suffix> the unrelaxed; prints the "

@@ -27,14 +27,14 @@ recipes; numbers in benchmarks/results/throughput.json):
   by a contiguous (k W) x k right factor 2.5x slower (14 against 35 GFLOP/s).
 - without autograd (sampling, AMShortcut's bootstrap targets) on a CPU a layer's edge work runs
   in chunks of whole receivers with about ``CHUNK_EDGES`` edges, in place, so its intermediates
-  stay in the core's cache (2-3x on a 32-structure sampling batch). With several torch threads
-  the chunks are shared out to that many Python threads, each running its chunks on one core
-  (``_edge_sums_all``): one chunk per core instead of every small kernel split over all cores,
+  stay in the core's cache (on a 32-structure sampling batch 2-3x with AMX, 1.5-2x on an AVX2
+  CPU, BENCHMARKS.md). With several torch threads the chunks are shared out to that many Python
+  threads, each running its chunks on one core (``_edge_sums_all``): one chunk per core instead of every small kernel split over all cores,
   whose barriers cost more than the work (2.3x slower at 2 threads on a loaded machine).
 
 - optionally (``Denoiser.compiled``) the two per-layer kernels, edge sums and node MLP, run
   compiled by ``torch.compile`` (``kernels``), which fuses their elementwise work: 1.2x a
-  training step, 1.3-1.4x a sampling call, after 15-60 s of compiling per process.
+  training step, 1.1-1.4x a sampling call, after 15-60 s of compiling per process.
 
 Only ``coord_from_message`` networks (every shipped model) take this path; others run the
 plain forward.
