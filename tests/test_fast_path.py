@@ -90,6 +90,7 @@ def test_chunks_on_several_threads_give_the_same_outputs_and_keep_the_thread_cou
 
     net, state = _network(), _batch()
     monkeypatch.setattr(fast, "CHUNK_EDGES", 200)
+    monkeypatch.setattr(fast, "NATIVE", False)  # the PyTorch chunks (the fused kernel's threads: below)
     one = _outputs(net, state, True, False, grad=False)
     seen = []
     real = fast._edge_sums
@@ -240,3 +241,61 @@ def test_compiled_kernels_give_the_fast_loss_gradients_and_samples(asi_shortcut)
     (pf, zf), (pc, zc) = _positions(fast), _positions(compiled)
     assert np.array_equal(zf, zc)
     assert np.abs(pf - pc).max() < 1e-3  # Å
+
+
+@pytest.mark.parametrize("variant", [{}, {"width": 64, "vector_channels": 8, "attention": False}])
+def test_native_edge_kernel_equals_the_pytorch_chunks(monkeypatch, variant):
+    """Sampling calls run a layer's edge work in the fused C kernel (``core.model.native``): the
+    same outputs as the PyTorch chunks to float rounding, for the generic loop (width 32, 4
+    channels, gated messages) and the copy specialised to the shipped width 64 and 8 channels
+    (here without the gate); on 3 threads the same as on one."""
+    import core.model.fast as fast
+    from core.model import native
+
+    assert native.available()  # a C compiler is part of the test environment
+    monkeypatch.setattr(fast, "CHUNK_EDGES", 300)
+    torch.manual_seed(0)
+    net = Denoiser(DenoiserConfig(**{**CFG, **variant}))
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.coord.weight.mul_(50.0)
+    state = _batch()
+    calls = []
+    real = native.edge_sums
+    monkeypatch.setattr(native, "edge_sums", lambda *a: calls.append(1) or real(*a))
+    fused = _outputs(net, state, True, False, grad=False)
+    assert len(calls) > len(net.layers)  # several chunks a layer, all in the kernel
+    monkeypatch.setattr(fast, "NATIVE", False)
+    chunks = _outputs(net, state, True, False, grad=False)
+    for a, b in zip(chunks, fused):
+        assert a.abs().max() > 0.1
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(fast, "NATIVE", True)
+    torch.set_num_threads(3)
+    try:
+        three = _outputs(net, state, True, False, grad=False)
+    finally:
+        torch.set_num_threads(1)
+    for a, b in zip(fused, three):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_without_a_compiler_sampling_keeps_the_pytorch_chunks(monkeypatch, tmp_path):
+    """No working C compiler (or AMSHORTCUT_NATIVE=0): ``available()`` is False and the fast path
+    computes the same outputs with the PyTorch chunks."""
+    from core.model import native
+
+    monkeypatch.setattr(native, "_LIB", False)
+    monkeypatch.setenv("AMSHORTCUT_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    assert not native.available()
+    net, state = _network(), _batch()
+    fast_out = _outputs(net, state, True, False, grad=False)
+    plain = _outputs(net, state, False, False, grad=False)
+    for a, b in zip(plain, fast_out):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(native, "_LIB", False)
+    monkeypatch.delenv("CC")
+    monkeypatch.setenv("AMSHORTCUT_NATIVE", "0")
+    assert not native.available()
+    assert not list(tmp_path.rglob("*.so"))  # nothing compiled

@@ -32,6 +32,11 @@ recipes; numbers in benchmarks/results/throughput.json):
   threads, each running its chunks on one core (``_edge_sums_all``): one chunk per core instead of every small kernel split over all cores,
   whose barriers cost more than the work (2.3x slower at 2 threads on a loaded machine).
 
+- in float32 on a CPU those chunks run in a fused C kernel (``core.model.native``, compiled on
+  first use; ``NATIVE``) when a C compiler works: each edge's gathers, features, LayerNorms,
+  SiLUs, gate and receiver sums in one loop, around the edge MLP's width x width product, which
+  stays with the BLAS (1.1-1.4x a sampling call on an AVX2 CPU).
+
 - optionally (``Denoiser.compiled``) the two per-layer kernels, edge sums and node MLP, run
   compiled by ``torch.compile`` (``kernels``), which fuses their elementwise work: 1.2x a
   training step, 1.1-1.4x a sampling call, after 15-60 s of compiling per process.
@@ -47,6 +52,8 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from torch.nn import functional as F
 
+from core.model import native
+
 DISTANCE_TABLE = 8192
 """Intervals on [0, r_cut] of the no-autograd path's table of the distance features' share of
 the first edge Linear (a function of r alone; 5e-4 Å apart for a 4 Å cutoff, where the 32
@@ -55,6 +62,11 @@ Gaussians of 0.125 Å give interpolation errors near 1e-6 of the weights)."""
 CHUNK_EDGES = 8192
 """Edges per chunk of the no-autograd path (about 2 MiB of float32 activations at width 64;
 4096-16384 measured alike)."""
+
+
+NATIVE = True
+"""Whether sampling calls (no autograd, CPU, float32) use the fused C edge kernel
+(``core.model.native``) when it compiles; False keeps the PyTorch chunks."""
 
 
 class _Gather(torch.autograd.Function):
@@ -327,6 +339,8 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
         if threads > 1:
             torch.set_num_threads(1)  # each chunk's kernels on its own thread's core
         edge_sums, node_mlp = kernels(model.compiled)
+        if not whole and dtype == torch.float32 and NATIVE and native.available():
+            edge_sums = native.edge_sums  # the same sums, one fused C loop per chunk
         try:
             for index, layer in enumerate(model.layers):
                 w = _Weights(layer, dtype, n0)
