@@ -141,7 +141,7 @@ def generate(model, n_samples, steps, cell, rho_max=None, properties=None, devic
     ``Framework.plan``); guidance: classifier-free guidance weight w >= 0 (0 = none, the
     paper's; ``core.model.GuidedDenoiser``), applied only when a property is given; it doubles
     the cost of a step; fast: evaluate the network with ``core.model.fast`` (default; the same
-    structures to float rounding, 1.5-2x faster on an AVX2 CPU, BENCHMARKS.md; False runs the
+    structures to float rounding, 2-3.5x faster on an AVX2 CPU, BENCHMARKS.md; False runs the
     plain reference forward);
     compile: with fast, its per-layer kernels compiled by ``torch.compile`` (another 1.1-1.3x on
     CPU once compiled; the first call of a process compiles for about half a minute);
