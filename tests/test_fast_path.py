@@ -280,6 +280,20 @@ def test_native_edge_kernel_equals_the_pytorch_chunks(monkeypatch, variant):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
 
 
+def test_the_kernel_compiles_once_into_the_cache(monkeypatch, tmp_path):
+    """A fresh cache gets one compiled kernel, named by the source and flags, reused afterwards."""
+    from core.model import native
+
+    monkeypatch.setattr(native, "_LIB", False)
+    monkeypatch.setenv("AMSHORTCUT_CACHE", str(tmp_path))
+    assert native.available()
+    built = list(tmp_path.rglob("*.so"))
+    assert len(built) == 1 and built[0].parent == tmp_path / "kernels"
+    stamp = built[0].stat().st_mtime_ns
+    monkeypatch.setattr(native, "_LIB", False)
+    assert native.available() and built[0].stat().st_mtime_ns == stamp
+
+
 def test_without_a_compiler_sampling_keeps_the_pytorch_chunks(monkeypatch, tmp_path):
     """No working C compiler (or AMSHORTCUT_NATIVE=0): ``available()`` is False and the fast path
     computes the same outputs with the PyTorch chunks."""
