@@ -26,8 +26,9 @@ from torch.nn import functional as F
 
 SOURCE = Path(__file__).with_name("edge_kernel.c")
 FLAGS = ["-O3", "-march=native", "-ffast-math", "-fPIC", "-shared"]
-"""-ffast-math lets the compiler vectorise expf and reassociate the sums (float32 results move
-by ~1e-6 relative; tests/test_fast_path.py pins them to the reference forward)."""
+"""-ffast-math lets the compiler vectorise tanhf and reassociate the sums (float32 results move
+by ~1e-6 relative; tests/test_fast_path.py pins them to the PyTorch chunks and the reference
+forward)."""
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not tried yet; None: unavailable
 
