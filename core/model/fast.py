@@ -29,13 +29,15 @@ recipes; numbers in benchmarks/results/throughput.json):
   in chunks of whole receivers with about ``CHUNK_EDGES`` edges, in place, so its intermediates
   stay in the core's cache (on a 32-structure sampling batch 2-3x with AMX, 1.5-2x on an AVX2
   CPU, BENCHMARKS.md). With several torch threads the chunks are shared out to that many Python
-  threads, each running its chunks on one core (``_edge_sums_all``): one chunk per core instead of every small kernel split over all cores,
-  whose barriers cost more than the work (2.3x slower at 2 threads on a loaded machine).
+  threads, each running its chunks on one core (``_edge_sums_all``): one chunk per core instead
+  of every small kernel split over all cores, whose barriers cost more than the work (2.3x
+  slower at 2 threads on a loaded machine).
 
 - in float32 on a CPU those chunks run in a fused C kernel (``core.model.native``, compiled on
   first use; ``NATIVE``) when a C compiler works: each edge's gathers, features, LayerNorms,
-  SiLUs, gate and receiver sums in one loop, around the edge MLP's width x width product, which
-  stays with the BLAS (about 1.5x a sampling call on an AVX2 CPU).
+  SiLUs, gate and receiver sums in two loops, one on either side of the edge MLP's width x
+  width product, which stays with the BLAS (about 1.5x a sampling call on an AVX2 CPU). With
+  it, the compiled path compiles only the node MLP for sampling.
 
 - optionally (``Denoiser.compiled``) the two per-layer kernels, edge sums and node MLP, run
   compiled by ``torch.compile`` (``kernels``), which fuses their elementwise work: 1.2x a
