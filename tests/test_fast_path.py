@@ -295,8 +295,8 @@ def test_the_kernel_compiles_once_into_the_cache(monkeypatch, tmp_path):
 
 
 def test_without_a_compiler_sampling_keeps_the_pytorch_chunks(monkeypatch, tmp_path):
-    """No working C compiler (or AMSHORTCUT_NATIVE=0): ``available()`` is False and the fast path
-    computes the same outputs with the PyTorch chunks."""
+    """No working C compiler, a cache directory that cannot be made, or AMSHORTCUT_NATIVE=0:
+    ``available()`` is False and the fast path computes the same outputs with the PyTorch chunks."""
     from core.model import native
 
     monkeypatch.setattr(native, "_LIB", False)
@@ -310,6 +310,11 @@ def test_without_a_compiler_sampling_keeps_the_pytorch_chunks(monkeypatch, tmp_p
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
     monkeypatch.setattr(native, "_LIB", False)
     monkeypatch.delenv("CC")
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("AMSHORTCUT_CACHE", str(tmp_path / "a-file"))  # a cache that cannot be made
+    assert not native.available()
+    monkeypatch.setattr(native, "_LIB", False)
+    monkeypatch.setenv("AMSHORTCUT_CACHE", str(tmp_path))
     monkeypatch.setenv("AMSHORTCUT_NATIVE", "0")
     assert not native.available()
     assert not list(tmp_path.rglob("*.so"))  # nothing compiled

@@ -1,4 +1,4 @@
-"""The sampling path's per-edge work as one fused C loop (``edge_kernel.c``), compiled on first use.
+"""The sampling path's per-edge work as fused C loops (``edge_kernel.c``), compiled on first use.
 
 Without autograd on a CPU, ``core.model.fast`` runs a layer's edge work in cache-sized chunks;
 in PyTorch each chunk is still a dozen kernels that write and re-read (E, width) tensors, and on
@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -41,21 +42,24 @@ def cache_dir() -> Path:
 
 
 def _compile() -> ctypes.CDLL | None:
+    """The compiled kernel, built if this source, compiler, flags and CPU have none yet (a cache
+    shared by machines with other vector units keeps one build per kind); None if that fails."""
     source = SOURCE.read_bytes()
     compiler = os.environ.get("CC", "cc")
-    tag = hashlib.sha256(source + " ".join([compiler, *FLAGS, sys.platform]).encode()).hexdigest()[:16]
+    cpu = f"{sys.platform} {platform.machine()} {torch.backends.cpu.get_cpu_capability()}"
+    tag = hashlib.sha256(source + " ".join([compiler, *FLAGS, cpu]).encode()).hexdigest()[:16]
     target = cache_dir() / f"edge_kernel-{tag}.so"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            out = Path(tmp) / target.name
-            try:
+    try:
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+                out = Path(tmp) / target.name
                 subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(out), "-lm"], check=True,
                                capture_output=True, timeout=120)
-            except (OSError, subprocess.SubprocessError):
-                return None
-            os.replace(out, target)  # atomic: concurrent processes compile alike
-    lib = ctypes.CDLL(str(target))
+                os.replace(out, target)  # atomic: concurrent processes compile alike
+        lib = ctypes.CDLL(str(target))
+    except (OSError, subprocess.SubprocessError):  # no compiler, an unwritable cache, a bad build
+        return None
     lib.edge_pre.restype = lib.edge_post.restype = ctypes.c_int
     return lib
 
