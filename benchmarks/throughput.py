@@ -21,14 +21,17 @@ that the machine's load drifts hit all alike; the compiling happens in uncounted
 and calls before. The table also gives the plain path's seconds per training step, for
 checking the baseline against ``amshortcut train`` logs.
 
-The plain path's activations are large tensors; a fresh one is faulted in page by page, and
-how often a process gets fresh memory rather than reused heap depends on its history and the
-machine's allocator settings, so the plain path's time (and every speed-up) moves with it. Each
-row gives every path's share of CPU time spent in the kernel (``*_system_share``), which is
-where that cost shows.
+The plain path's activations are large tensors. With glibc's default settings each is fresh
+memory from the kernel, faulted in and zeroed page by page, and how often that happens depends on
+the process's history: the same plain sampling call measured 7-16 core-s, up to half of it in
+the kernel. So that the baseline is its own best case rather than a draw from that spread, the
+benchmark first sets glibc's heap to keep and reuse freed memory (``heap_reuse``: mallopt
+M_MMAP_THRESHOLD and M_TRIM_THRESHOLD; ``--allocator default`` leaves them). Each row still
+gives every path's share of CPU time spent in the kernel (``*_system_share``), which shows
+whether paging was left in a measurement.
 
 Usage: python benchmarks/throughput.py [--systems a-Si,a-SiO2] [--threads 1,2] [--train-steps 12]
-       [--sample-steps 1,5] [--samples 32] [--out DIR] [--quick]
+       [--sample-steps 1,5] [--samples 32] [--allocator reuse|default] [--out DIR] [--quick]
 Writes throughput.csv and throughput.json to --out (default: a directory under the user cache).
 """
 
@@ -135,6 +138,20 @@ def measure_training(trainer, batches, n_steps, warm_steps=WARM_STEPS):
             if k >= warm_steps:
                 times[path].append(clock)
     return times
+
+
+def heap_reuse() -> bool:
+    """Let glibc serve large allocations from a heap it never trims, so freed activations are
+    reused instead of returned to the kernel and faulted in again (False where it is not glibc)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+        return bool(libc.mallopt(m_mmap_threshold, 2**31 - 1) and libc.mallopt(m_trim_threshold, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False
 
 
 def measure_sampling(checkpoint, cell, n_samples, steps, repeats):
@@ -246,6 +263,9 @@ def main(argv=None):
     parser.add_argument("--max-structures", type=int, default=64, help="training structures loaded per system")
     parser.add_argument("--out", default=None, help="results directory (default: core.benchmarking's, outside the "
                                                    "tree; --out benchmarks/results records a run)")
+    parser.add_argument("--allocator", choices=["reuse", "default"], default="reuse",
+                        help="reuse: glibc keeps freed memory for reuse, so the plain path's time does not depend "
+                             "on page faults (heap_reuse); default: the allocator as a process starts")
     parser.add_argument("--quick", action="store_true", help="smoke test: a-Si, 1 thread, 1 warm-up and 2 measured steps, "
                         "2 samples")
     args = parser.parse_args(argv)
@@ -258,6 +278,7 @@ def main(argv=None):
     if args.quick:
         systems, threads, sample_steps = ["a-Si"], [1], [1]
         train_steps, samples, repeats, max_structures, warm_steps = 2, 2, 1, 8, 1
+    allocator = "glibc heap reuse" if args.allocator == "reuse" and heap_reuse() else "default"
     t0 = time.perf_counter()
     out = Path(args.out) if args.out else default_results_dir()
 
@@ -267,7 +288,7 @@ def main(argv=None):
         meta = {**machine_info("cpu"), "wall_s": round(time.perf_counter() - t0, 1), "quick": args.quick,
                 "complete": complete, "systems": systems, "threads": threads, "train_steps": train_steps,
                 "warm_steps": warm_steps, "samples": samples, "sample_repeats": repeats,
-                "time_measure": "process CPU seconds (core-s)",
+                "time_measure": "process CPU seconds (core-s)", "allocator": allocator,
                 "bfloat16 native": native_bf16("cpu")}
         (out / "throughput.json").write_text(json.dumps({"command": command, "meta": meta, "rows": rows}, indent=2)
                                              + "\n")

@@ -243,11 +243,13 @@ def test_compiled_kernels_give_the_fast_loss_gradients_and_samples(asi_shortcut)
     assert np.abs(pf - pc).max() < 1e-3  # Å
 
 
-@pytest.mark.parametrize("variant", [{}, {"width": 64, "vector_channels": 8, "attention": False}])
+@pytest.mark.parametrize("variant", [{}, {"width": 64, "vector_channels": 8, "attention": False},
+                                     {"width": 20, "vector_channels": 3}])
 def test_native_edge_kernel_equals_the_pytorch_chunks(monkeypatch, variant):
     """Sampling calls run a layer's edge work in the fused C kernel (``core.model.native``): the
-    same outputs as the PyTorch chunks to float rounding, for the generic loop (width 32, 4
-    channels, gated messages) and the copy specialised to the shipped width 64 and 8 channels
+    same outputs as the PyTorch chunks to float rounding, for the generic loops (width 32, 4
+    channels, gated messages; width 20 and 3 channels, which leave remainders to the 8-lane and
+    12-row register tiles), and the copy specialised to the shipped width 64 and 8 channels
     (here without the gate); on 3 threads the same as on one."""
     import core.model.fast as fast
     from core.model import native
@@ -276,8 +278,9 @@ def test_native_edge_kernel_equals_the_pytorch_chunks(monkeypatch, variant):
         three = _outputs(net, state, True, False, grad=False)
     finally:
         torch.set_num_threads(1)
+    exact = variant.get("width", CFG["width"]) % 8 == 0  # the BLAS itself rounds odd widths per thread
     for a, b in zip(fused, three):
-        torch.testing.assert_close(b, a, rtol=0, atol=0)
+        torch.testing.assert_close(b, a, rtol=0 if exact else 1e-6, atol=0 if exact else 1e-6)
 
 
 def test_the_kernel_compiles_once_into_the_cache(monkeypatch, tmp_path):

@@ -1,18 +1,23 @@
 /* One chunk of a Denoiser layer's edge work without autograd, fused per edge (core/model/native.py).
  *
  * The same sums as core.model.fast._edge_sums (its docstring gives the maths), for receivers
- * [n0, n1) whose edges [e0, e1) are contiguous and sorted by receiver, in two loops around the
+ * [n0, n1) whose edges [e0, e1) are contiguous and sorted by receiver, in three loops around the
  * edge MLP's width x width product (left to the BLAS, which runs it several times faster than a
- * per-edge loop): edge_pre writes the first Linear + LayerNorm + SiLU of every edge, edge_post
- * takes the second Linear's output through LayerNorm + SiLU, the gate and the receiver sums.
- * Each edge's other intermediates stay in registers and L1 instead of (E, width) tensors written
- * and read by a dozen separate kernels. Float32.
+ * per-edge loop): edge_pre writes the first Linear + LayerNorm + SiLU of every edge (prefetching
+ * the randomly placed rows of later edges), edge_post takes the second Linear's output through
+ * LayerNorm + SiLU, the gate and the receiver sums, and edge_coord makes each receiver's
+ * G_i = sum_j u_ij (x) m_ij in register tiles and applies W_c to it while it is in L1. Each
+ * edge's other intermediates stay in registers and L1 instead of (E, width) tensors written and
+ * read by a dozen separate kernels. Float32.
  */
 #include <math.h>
 #include <stdint.h>
 
 #define MAXW 512
 #define MAXK 32
+#ifndef PREFETCH
+#define PREFETCH 4  /* edges ahead whose gathered rows pre_impl asks the cache for */
+#endif
 
 /* exp(x) for the SiLU, inline so the compiler vectorises it with the loop around it: 2^(x log2 e)
  * as 2^n times the degree-7 Taylor polynomial of 2^f, |f| <= 1/2 (relative error < 1e-7), x
@@ -65,8 +70,17 @@ static inline void pre_impl(
     float diff[3 * MAXK], sq[MAXK], feat[MAXK];
     const float inv_c2 = 1.f / (cutoff * cutoff);
     for (int64_t e = e0; e < e1; e++) {
+        if (PREFETCH && e + PREFETCH < e1) {  /* the random rows of a later edge: sender, distance table */
+            const int64_t ep = e + PREFETCH;
+            const char *bp = (const char *)(b + col[ep] * W), *tp = (const char *)(table + index[ep] * W);
+            for (int l = 0; l < W * 4; l += 64) __builtin_prefetch(bp + l);
+            for (int l = 0; l < 2 * W * 4; l += 64) __builtin_prefetch(tp + l);
+            __builtin_prefetch(x + col[ep] * 3 * k);
+        }
         edge_diff(e, row, col, shift, x, k, diff, sq);
-        for (int c = 0; c < k; c++) feat[c] = 2.f * tanhf(fminf(sq[c] * inv_c2, 10.f)) - 1.f;
+        /* 2 tanh(y) - 1 = 1 - 4 / (exp(2y) + 1), y >= 0: the inline exp vectorises over the
+         * channels, where libm's tanhf runs lane by lane */
+        for (int c = 0; c < k; c++) feat[c] = 1.f - 4.f / (exp_approx(2.f * fminf(sq[c] * inv_c2, 10.f)) + 1.f);
         const float *t0 = table + index[e] * W, *t1 = t0 + W, *ai = a + row[e] * W, *bj = b + col[e] * W;
         const float f = frac[e];
         float *v = out + (e - e0) * W;
@@ -79,13 +93,13 @@ static inline void pre_impl(
     }
 }
 
+/* The second LayerNorm + SiLU in place, the gate and the receivers' gated message sums. */
 static inline void post_impl(
-    int64_t n0, int64_t e0, int64_t e1, const int W, const int k,
-    const int64_t *row, const int64_t *col, const float *shift, const float *cut, const float *x,
-    float *restrict m_all, const float *n2w, const float *n2b, float eps2,
-    const float *gate_w, float gate_b, int64_t has_gate, float *restrict agg, float *restrict g)
+    int64_t n0, int64_t e0, int64_t e1, const int W,
+    const int64_t *row, const float *cut, float *restrict m_all,
+    const float *n2w, const float *n2b, float eps2,
+    const float *gate_w, float gate_b, int64_t has_gate, float *restrict agg)
 {
-    float diff[3 * MAXK], sq[MAXK];
     for (int64_t e = e0; e < e1; e++) {
         float *m = m_all + (e - e0) * W;
         norm_silu(m, W, n2w, n2b, eps2);
@@ -95,17 +109,102 @@ static inline void post_impl(
             for (int o = 0; o < W; o++) s += gate_w[o] * m[o];
             weight *= 1.f / (1.f + exp_approx(-s));
         }
-        float *ag = agg + (row[e] - n0) * W, *gi = g + (row[e] - n0) * 3 * k * W;
+        float *ag = agg + (row[e] - n0) * W;
         for (int o = 0; o < W; o++) ag[o] += weight * m[o];
-        edge_diff(e, row, col, shift, x, k, diff, sq);
-        for (int c = 0; c < k; c++) {
-            const float scale = cut[e] / (sqrtf(sq[c] + 1.f) + 1.f);
-            for (int d = 0; d < 3; d++) {
-                const float u = diff[d * k + c] * scale;
-                float *gr = gi + (d * k + c) * W;
-                for (int o = 0; o < W; o++) gr[o] += u * m[o];
+    }
+}
+
+/* G_i = sum_j u_ij (x) m_ij, (3k, W) per receiver, with u = cut d_ij / (sqrt(|d_ij|^2 + 1) + 1)
+ * per channel (core.model.fast._edge_sums): a (3k x deg) x (deg x W) product per receiver, done
+ * in register tiles of ROWS rows x 8 lanes that stay in registers over a block of the receiver's
+ * edges, so each m_ij is loaded once per tile instead of G being read and written per edge. */
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+#define ROWS 12
+#define EBLOCK 64
+
+static inline void tile(const float *restrict U, const int R, const int r0, const int nr,
+                        const float *restrict m, const int W, const int o0, const int ne,
+                        float *restrict G, const int first)
+{
+    v8 acc[ROWS];
+    for (int r = 0; r < nr; r++) acc[r] = first ? (v8){0} : *(const v8 *)(G + (r0 + r) * W + o0);
+    for (int e = 0; e < ne; e++) {
+        const v8 mv = *(const v8 *)(m + e * W + o0);
+        const float *u = U + e * R + r0;
+        for (int r = 0; r < nr; r++) acc[r] += u[r] * mv;
+    }
+    for (int r = 0; r < nr; r++) *(v8 *)(G + (r0 + r) * W + o0) = acc[r];
+}
+
+/* dx_i[d, o] = sum_(c, h) mix[o, (c, h)] G_i[(d, c), h]: W_c applied to one receiver's G_i
+ * while it is in L1, in tiles of 3 coordinates x 4 outputs that share each 8-lane load. */
+static inline void mix_rows(const float *restrict G, const float *restrict mix, const int W, const int k,
+                            float *restrict di)
+{
+    const int L = k * W, L8 = L / 8 * 8;
+    int o0 = 0;
+    for (; o0 + 4 <= k; o0 += 4) {
+        v8 acc[3][4] = {{{0}}};
+        for (int h = 0; h < L8; h += 8) {
+            const v8 g0 = *(const v8 *)(G + h), g1 = *(const v8 *)(G + L + h), g2 = *(const v8 *)(G + 2 * L + h);
+            for (int j = 0; j < 4; j++) {
+                const v8 w = *(const v8 *)(mix + (o0 + j) * L + h);
+                acc[0][j] += w * g0; acc[1][j] += w * g1; acc[2][j] += w * g2;
             }
         }
+        for (int d = 0; d < 3; d++)
+            for (int j = 0; j < 4; j++) {
+                float s = 0.f;
+                for (int l = 0; l < 8; l++) s += acc[d][j][l];
+                for (int h = L8; h < L; h++) s += mix[(o0 + j) * L + h] * G[d * L + h];
+                di[d * k + o0 + j] = s;
+            }
+    }
+    for (; o0 < k; o0++) {  /* channel counts that are no multiple of 4 */
+        const float *mo = mix + (int64_t)o0 * L;
+        for (int d = 0; d < 3; d++) {
+            float s = 0.f;
+            for (int h = 0; h < L; h++) s += mo[h] * G[d * L + h];
+            di[d * k + o0] = s;
+        }
+    }
+}
+
+static inline void coord_impl(
+    int64_t n0, int64_t e0, int64_t e1, const int W, const int k,
+    const int64_t *row, const int64_t *col, const float *shift, const float *cut, const float *x,
+    const float *m_all, const float *mix, float *restrict G, float *restrict dx)
+{
+    const int R = 3 * k, W8 = W / 8 * 8;
+    float U[EBLOCK * 3 * MAXK], sq[MAXK];
+    int64_t e = e0;
+    while (e < e1) {
+        const int64_t i = row[e];
+        for (int first = 1; e < e1 && row[e] == i; first = 0) {
+            int ne = 0;  /* the next block of this receiver's edges: their u rows */
+            for (; ne < EBLOCK && e + ne < e1 && row[e + ne] == i; ne++) {
+                float *u = U + ne * R;
+                edge_diff(e + ne, row, col, shift, x, k, u, sq);
+                for (int c = 0; c < k; c++) {
+                    const float scale = cut[e + ne] / (sqrtf(sq[c] + 1.f) + 1.f);
+                    for (int d = 0; d < 3; d++) u[d * k + c] *= scale;
+                }
+            }
+            const float *m = m_all + (e - e0) * W;
+            for (int o0 = 0; o0 < W8; o0 += 8) {
+                int r0 = 0;
+                for (; r0 + ROWS <= R; r0 += ROWS) tile(U, R, r0, ROWS, m, W, o0, ne, G, first);
+                if (r0 < R) tile(U, R, r0, R - r0, m, W, o0, ne, G, first);
+            }
+            for (int o = W8; o < W; o++)  /* widths that are no multiple of 8 */
+                for (int r = 0; r < R; r++) {
+                    float s = first ? 0.f : G[r * W + o];
+                    for (int j = 0; j < ne; j++) s += U[j * R + r] * m[j * W + o];
+                    G[r * W + o] = s;
+                }
+            e += ne;
+        }
+        mix_rows(G, mix, W, k, dx + (i - n0) * R);
     }
 }
 
@@ -126,16 +225,22 @@ int edge_pre(int64_t e0, int64_t e1, int64_t W, int64_t k,
     return 0;
 }
 
-int edge_post(int64_t n0, int64_t e0, int64_t e1, int64_t W, int64_t k,
-              const int64_t *row, const int64_t *col, const float *shift, const float *cut, const float *x,
-              float *m, const float *n2w, const float *n2b, float eps2,
-              const float *gate_w, float gate_b, int64_t has_gate, float *agg, float *g)
+int edge_post(int64_t n0, int64_t e0, int64_t e1, int64_t W,
+              const int64_t *row, const float *cut, float *m, const float *n2w, const float *n2b, float eps2,
+              const float *gate_w, float gate_b, int64_t has_gate, float *agg)
+{
+    if (W > MAXW) return 1;
+    if (W == 64) post_impl(n0, e0, e1, 64, row, cut, m, n2w, n2b, eps2, gate_w, gate_b, has_gate, agg);
+    else post_impl(n0, e0, e1, (int)W, row, cut, m, n2w, n2b, eps2, gate_w, gate_b, has_gate, agg);
+    return 0;
+}
+
+int edge_coord(int64_t n0, int64_t e0, int64_t e1, int64_t W, int64_t k,
+               const int64_t *row, const int64_t *col, const float *shift, const float *cut, const float *x,
+               const float *m, const float *mix, float *scratch, float *dx)
 {
     if (W > MAXW || k > MAXK) return 1;
-#define POST(WW, KK) post_impl(n0, e0, e1, WW, KK, row, col, shift, cut, x, m, n2w, n2b, eps2, gate_w, gate_b, \
-                               has_gate, agg, g)
-    if (W == 64 && k == 8) POST(64, 8);
-    else POST((int)W, (int)k);
-#undef POST
+    if (W == 64 && k == 8) coord_impl(n0, e0, e1, 64, 8, row, col, shift, cut, x, m, mix, scratch, dx);
+    else coord_impl(n0, e0, e1, (int)W, (int)k, row, col, shift, cut, x, m, mix, scratch, dx);
     return 0;
 }

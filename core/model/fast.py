@@ -35,9 +35,10 @@ recipes; numbers in benchmarks/results/throughput.json):
 
 - in float32 on a CPU those chunks run in a fused C kernel (``core.model.native``, compiled on
   first use; ``NATIVE``) when a C compiler works: each edge's gathers, features, LayerNorms,
-  SiLUs, gate and receiver sums in two loops, one on either side of the edge MLP's width x
-  width product, which stays with the BLAS (about 1.5x a sampling call on an AVX2 CPU). With
-  it, the compiled path compiles only the node MLP for sampling.
+  SiLUs, gate and receiver sums in loops on either side of the edge MLP's width x width
+  product, which stays with the BLAS, and the coordinate update's per-receiver sums in register
+  tiles (about 2x a sampling call on an AVX2 CPU). With it, the compiled path compiles only the
+  node MLP for sampling.
 
 - optionally (``Denoiser.compiled``) the two per-layer kernels, edge sums and node MLP, run
   compiled by ``torch.compile`` (``kernels``), which fuses their elementwise work: 1.2x a

@@ -4,8 +4,9 @@ Without autograd on a CPU, ``core.model.fast`` runs a layer's edge work in cache
 in PyTorch each chunk is still a dozen kernels that write and re-read (E, width) tensors, and on
 a CPU without AMX those elementwise passes, not the matrix products, take most of a sampling
 call. ``edge_kernel.c`` computes the same sums (``core.model.fast._edge_sums``) edge by edge,
-each edge's intermediates in registers and L1, in two loops around the edge MLP's width x width
-product, which stays with the BLAS. It is compiled once per machine with the system C
+each edge's intermediates in registers and L1, in loops around the edge MLP's width x width
+product, which stays with the BLAS; the coordinate update's per-receiver sums and W_c are done in
+register tiles, so no (receivers, 3k, width) tensor is written. It is compiled once per machine with the system C
 compiler (``cc -O3 -march=native``, ~1 s) into the user cache and called through ctypes, which
 releases the GIL, so ``_edge_sums_all``'s chunk threads still run in parallel. Where no compiler
 works, or ``AMSHORTCUT_NATIVE=0`` is set, sampling keeps the PyTorch chunks (``available()``).
@@ -60,7 +61,7 @@ def _compile() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError):  # no compiler, an unwritable cache, a bad build
         return None
-    lib.edge_pre.restype = lib.edge_post.restype = ctypes.c_int
+    lib.edge_pre.restype = lib.edge_post.restype = lib.edge_coord.restype = ctypes.c_int
     return lib
 
 
@@ -82,7 +83,7 @@ def _prepared(w):
         f = lambda t: t.float().contiguous()  # noqa: E731
         gate = (f(w.gate[0].view(-1)), float(w.gate[1].item())) if w.gate is not None else (None, 0.0)
         w.native = {"edge_w_t": f(w.edge_w.t()), "n1": (f(w.norm1[0]), f(w.norm1[1]), float(w.norm1[2])),
-                    "lin2_w": f(w.lin2_w), "lin2_b": f(w.lin2_b),
+                    "lin2_w": f(w.lin2_w), "lin2_b": f(w.lin2_b), "coord_mix": f(w.coord_mix),
                     "n2": (f(w.norm2[0]), f(w.norm2[1]), float(w.norm2[2])), "gate": gate}
     return w.native
 
@@ -114,11 +115,12 @@ def edge_sums(w, h, x_flat, ctx, chunk):
         raise ValueError(f"native edge kernel: width {width} or {k} channels beyond its limits")
     m = torch.addmm(p["lin2_b"], m, p["lin2_w"].t())  # the BLAS: (e, W) x (W, W)
     agg = torch.zeros(n1 - n0, width)
-    g = torch.zeros(n1 - n0, 3 * k, width)
     gate_w, gate_b = p["gate"]
-    _LIB.edge_post(i64(n0), i64(e0), i64(e1), i64(width), i64(k), *common, _ptr(ctx["cut"]), _ptr(x_flat),
+    _LIB.edge_post(i64(n0), i64(e0), i64(e1), i64(width), _ptr(ctx["row"]), _ptr(ctx["cut"]),
                    _ptr(m), _ptr(p["n2"][0]), _ptr(p["n2"][1]), f32(p["n2"][2]),
-                   _ptr(gate_w) if gate_w is not None else None, f32(gate_b), i64(gate_w is not None),
-                   _ptr(agg), _ptr(g))
-    dx = F.linear(g.view((n1 - n0) * 3, k * width), w.coord_mix)
-    return agg, dx.view(n1 - n0, 3 * k)
+                   _ptr(gate_w) if gate_w is not None else None, f32(gate_b), i64(gate_w is not None), _ptr(agg))
+    dx = torch.zeros(n1 - n0, 3 * k)  # receivers without edges keep zeros
+    scratch = torch.empty(3 * k, width)  # one receiver's G_i
+    _LIB.edge_coord(i64(n0), i64(e0), i64(e1), i64(width), i64(k), *common, _ptr(ctx["cut"]), _ptr(x_flat),
+                    _ptr(m), _ptr(p["coord_mix"]), _ptr(scratch), _ptr(dx))
+    return agg, dx
