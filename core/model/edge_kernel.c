@@ -19,9 +19,10 @@
 #define PREFETCH 4  /* edges ahead whose gathered rows pre_impl asks the cache for */
 #endif
 
-/* exp(x) for the SiLU, inline so the compiler vectorises it with the loop around it: 2^(x log2 e)
- * as 2^n times the degree-7 Taylor polynomial of 2^f, |f| <= 1/2 (relative error < 1e-7), x
- * clamped to [-87, 88] (beyond which the SiLU is 0 or x to float precision anyway). */
+/* exp(x) for the SiLUs, the gate and the distance features' tanh, inline so the compiler
+ * vectorises it with the loop around it: 2^(x log2 e) as 2^n times the degree-7 Taylor
+ * polynomial of 2^f, |f| <= 1/2 (relative error < 1e-7), x clamped to [-87, 88] (beyond which
+ * the SiLU is 0 or x to float precision anyway). */
 static inline float exp_approx(float x) {
     x = fminf(fmaxf(x, -87.f), 88.f);
     const float y = x * 1.44269504f, n = rintf(y), f = y - n;
