@@ -6,10 +6,11 @@ a CPU without AMX those elementwise passes, not the matrix products, take most o
 call. ``edge_kernel.c`` computes the same sums (``core.model.fast._edge_sums``) edge by edge,
 each edge's intermediates in registers and L1, in loops around the edge MLP's width x width
 product, which stays with the BLAS; the coordinate update's per-receiver sums and W_c are done in
-register tiles, so no (receivers, 3k, width) tensor is written. It is compiled once per machine with the system C
-compiler (``cc -O3 -march=native``, ~1 s) into the user cache and called through ctypes, which
-releases the GIL, so ``_edge_sums_all``'s chunk threads still run in parallel. Where no compiler
-works, or ``AMSHORTCUT_NATIVE=0`` is set, sampling keeps the PyTorch chunks (``available()``).
+register tiles, so no (receivers, 3k, width) tensor is written. It is compiled once per machine
+with the system C compiler (``cc -O3 -march=native``, ~1 s) into the user cache and called
+through ctypes, which releases the GIL, so ``_edge_sums_all``'s chunk threads still run in
+parallel. Where no compiler works, or ``AMSHORTCUT_NATIVE=0`` is set, sampling keeps the PyTorch
+chunks (``available()``).
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 SOURCE = Path(__file__).with_name("edge_kernel.c")
 FLAGS = ["-O3", "-march=native", "-ffast-math", "-fPIC", "-shared"]
-"""-ffast-math lets the compiler vectorise tanhf and reassociate the sums (float32 results move
-by ~1e-6 relative; tests/test_fast_path.py pins them to the PyTorch chunks and the reference
-forward)."""
+"""-ffast-math lets the compiler vectorise the square roots and divisions and reassociate the sums
+(float32 results move by ~1e-6 relative; tests/test_fast_path.py pins them to the PyTorch chunks
+and the reference forward)."""
 
 _LIB: ctypes.CDLL | None | bool = False  # False: not tried yet; None: unavailable
 
