@@ -310,8 +310,10 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
     if graph is None:
         graph = periodic_radius_graph(pos, cell, batch, cfg.cutoff)
     (row, col), shift = graph
-    order = torch.argsort(row, stable=True)
-    row, col, shift = row[order], col[order], shift[order].to(pos.dtype)
+    if row.numel() > 1 and bool((row[1:] < row[:-1]).any()):  # vesin's lists come sorted by receiver
+        order = torch.argsort(row, stable=True)
+        row, col, shift = row[order], col[order], shift[order]
+    shift = shift.to(pos.dtype)
     n = pos.shape[0]
     with torch.autocast(device, enabled=False):
         raw = model.node_input(elem, batch, t, y, dt)
@@ -342,15 +344,22 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
         if threads > 1:
             torch.set_num_threads(1)  # each chunk's kernels on its own thread's core
         edge_sums, node_mlp = kernels(model.compiled)
-        if not whole and dtype == torch.float32 and NATIVE and native.available():
+        fused = not whole and dtype == torch.float32 and NATIVE and native.available()
+        if fused:
             edge_sums = native.edge_sums  # the same sums, one fused C loop per chunk
         try:
             for index, layer in enumerate(model.layers):
                 w = _Weights(layer, dtype, n0)
                 ctx["edge0" if whole else "table"] = (edge0 if whole else tables)[index]
-                ctx["a"], ctx["b"] = (p.contiguous() for p in F.linear(h, w.node_w, w.node_b).chunk(2, dim=-1))
-                sums = _edge_sums_all(edge_sums, w, h, x, ctx, chunks, threads)
-                agg, dx = (parts[0] if len(parts) == 1 else torch.cat(parts) for parts in zip(*sums))
+                if fused:  # the kernel reads a and b in place and fills each chunk's rows of agg and dx
+                    ctx["a"], ctx["b"] = native.node_projection(w, h)
+                    ctx["agg"], ctx["dx"] = h.new_zeros(n, w.lin2_w.shape[0]), h.new_zeros(n, 3 * w.k)
+                    _edge_sums_all(edge_sums, w, h, x, ctx, chunks, threads)
+                    agg, dx = ctx["agg"], ctx["dx"]
+                else:
+                    ctx["a"], ctx["b"] = (p.contiguous() for p in F.linear(h, w.node_w, w.node_b).chunk(2, dim=-1))
+                    sums = _edge_sums_all(edge_sums, w, h, x, ctx, chunks, threads)
+                    agg, dx = (parts[0] if len(parts) == 1 else torch.cat(parts) for parts in zip(*sums))
                 h = h + node_mlp(w, torch.cat([h, (agg / layer.norm).to(dtype), raw_d], dim=-1))
                 x = x + dx.to(x.dtype) / layer.norm
         finally:

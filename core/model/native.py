@@ -82,44 +82,63 @@ def _prepared(w):
     if not hasattr(w, "native"):
         f = lambda t: t.float().contiguous()  # noqa: E731
         gate = (f(w.gate[0].view(-1)), float(w.gate[1].item())) if w.gate is not None else (None, 0.0)
+        width = w.lin2_w.shape[0]
         w.native = {"edge_w_t": f(w.edge_w.t()), "n1": (f(w.norm1[0]), f(w.norm1[1]), float(w.norm1[2])),
+                    "ab_bias": f(w.node_b[:width] + w.node_b[width:]),
                     "lin2_w": f(w.lin2_w), "lin2_b": f(w.lin2_b), "coord_mix": f(w.coord_mix),
                     "n2": (f(w.norm2[0]), f(w.norm2[1]), float(w.norm2[2])), "gate": gate}
     return w.native
 
 
-CHECKED = (("row", torch.int64), ("col", torch.int64), ("index", torch.int64), ("shift", torch.float32),
-           ("cut", torch.float32), ("frac", torch.float32), ("table", torch.float32), ("a", torch.float32),
-           ("b", torch.float32))
+CONTIGUOUS = (("row", torch.int64), ("col", torch.int64), ("index", torch.int64), ("shift", torch.float32),
+              ("cut", torch.float32), ("frac", torch.float32), ("table", torch.float32), ("agg", torch.float32),
+              ("dx", torch.float32))
+ROWS = ("a", "b")  # float32 rows, read in place from the node projection (N, 2W): only their columns contiguous
+
+
+def node_projection(w, h):
+    """(a, b), the node projection's halves without its bias (which the kernel adds per edge), as
+    views of one product: no copies of the (N, 2W) output to split it."""
+    ab = torch.mm(h, w.node_w.t())
+    width = ab.shape[1] // 2
+    return ab[:, :width], ab[:, width:]
 
 
 def edge_sums(w, h, x_flat, ctx, chunk):
-    """``core.model.fast._edge_sums`` of one chunk (no autograd, float32, distance table)."""
+    """``core.model.fast._edge_sums`` of one chunk (no autograd, float32, distance table), with
+    ``ctx["a"], ctx["b"]`` from ``node_projection``; its receivers' rows of the layer's outputs
+    ``ctx["agg"]`` (N, W) and ``ctx["dx"]`` (N, 3k), zeros beforehand, are written in place (and
+    returned as views), so the chunks' results need no concatenation."""
     n0, n1, e0, e1, _, _ = chunk
     k, width = w.k, ctx["a"].shape[1]
     p = _prepared(w)
-    for name, dtype in CHECKED:  # the C loops read raw memory: wrong layouts must not get there
+    for name, dtype in CONTIGUOUS:  # the C loops read raw memory: wrong layouts must not get there
         t = ctx[name]
         if t.dtype != dtype or not t.is_contiguous() or t.device.type != "cpu":
             raise ValueError(f"native edge kernel: {name} must be a contiguous CPU {dtype} tensor")
+    for name in ROWS:
+        t = ctx[name]
+        if t.dtype != torch.float32 or t.stride(1) != 1 or t.device.type != "cpu":
+            raise ValueError(f"native edge kernel: {name} must be CPU float32 rows with contiguous columns")
     if x_flat.dtype != torch.float32 or not x_flat.is_contiguous():
         raise ValueError("native edge kernel: coordinates must be a contiguous float32 tensor")
     i64, f32 = ctypes.c_int64, ctypes.c_float
     common = (_ptr(ctx["row"]), _ptr(ctx["col"]), _ptr(ctx["shift"]))
     m = torch.empty(e1 - e0, width)
+    a, b = ctx["a"], ctx["b"]
     status = _LIB.edge_pre(i64(e0), i64(e1), i64(width), i64(k), *common,
-                           _ptr(ctx["index"]), _ptr(ctx["frac"]), _ptr(ctx["table"]),
-                           _ptr(x_flat), _ptr(ctx["a"]), _ptr(ctx["b"]), _ptr(p["edge_w_t"]),
-                           _ptr(p["n1"][0]), _ptr(p["n1"][1]), f32(p["n1"][2]), f32(ctx["cutoff"]), _ptr(m))
+                           _ptr(ctx["index"]), _ptr(ctx["frac"]), _ptr(ctx["table"]), _ptr(x_flat),
+                           _ptr(a), _ptr(b), i64(a.stride(0)), i64(b.stride(0)), _ptr(p["ab_bias"]),
+                           _ptr(p["edge_w_t"]), _ptr(p["n1"][0]), _ptr(p["n1"][1]), f32(p["n1"][2]),
+                           f32(ctx["cutoff"]), _ptr(m))
     if status:
         raise ValueError(f"native edge kernel: width {width} or {k} channels beyond its limits")
-    m = torch.addmm(p["lin2_b"], m, p["lin2_w"].t())  # the BLAS: (e, W) x (W, W)
-    agg = torch.zeros(n1 - n0, width)
+    m = torch.mm(m, p["lin2_w"].t())  # the BLAS: (e, W) x (W, W); edge_post adds the bias
+    agg, dx = ctx["agg"][n0:n1], ctx["dx"][n0:n1]
     gate_w, gate_b = p["gate"]
     _LIB.edge_post(i64(n0), i64(e0), i64(e1), i64(width), _ptr(ctx["row"]), _ptr(ctx["cut"]),
-                   _ptr(m), _ptr(p["n2"][0]), _ptr(p["n2"][1]), f32(p["n2"][2]),
+                   _ptr(m), _ptr(p["lin2_b"]), _ptr(p["n2"][0]), _ptr(p["n2"][1]), f32(p["n2"][2]),
                    _ptr(gate_w) if gate_w is not None else None, f32(gate_b), i64(gate_w is not None), _ptr(agg))
-    dx = torch.zeros(n1 - n0, 3 * k)  # receivers without edges keep zeros
     scratch = torch.empty(3 * k, width)  # one receiver's G_i
     _LIB.edge_coord(i64(n0), i64(e0), i64(e1), i64(width), i64(k), *common, _ptr(ctx["cut"]), _ptr(x_flat),
                     _ptr(m), _ptr(p["coord_mix"]), _ptr(scratch), _ptr(dx))
