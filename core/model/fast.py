@@ -310,10 +310,8 @@ def fast_forward(model, pos, elem, cell, batch, t, y=None, dt=None, graph=None):
     if graph is None:
         graph = periodic_radius_graph(pos, cell, batch, cfg.cutoff)
     (row, col), shift = graph
-    if row.numel() > 1 and bool((row[1:] < row[:-1]).any()):  # vesin's lists come sorted by receiver
-        order = torch.argsort(row, stable=True)
-        row, col, shift = row[order], col[order], shift[order]
-    shift = shift.to(pos.dtype)
+    order = torch.argsort(row, stable=True)
+    row, col, shift = row[order], col[order], shift[order].to(pos.dtype)
     n = pos.shape[0]
     with torch.autocast(device, enabled=False):
         raw = model.node_input(elem, batch, t, y, dt)
