@@ -18,7 +18,7 @@
 #define MAXW 512
 #define MAXK 32
 #ifndef PREFETCH
-#define PREFETCH 4  /* edges ahead whose gathered rows pre_impl asks the cache for */
+#define PREFETCH 1  /* 0: pre_impl does not ask the cache for the next block's gathered rows */
 #endif
 
 /* exp(x) for the SiLUs, the gate and the distance features' tanh, inline so the compiler
