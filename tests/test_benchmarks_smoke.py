@@ -417,7 +417,7 @@ def test_protocol_scores_runs_beside_the_untrained_network(capsys):
     protocol = load_script("protocol")
     shipped = shipped_checkpoint("a-Si", "shortcut")
     assert protocol.main([str(shipped), "--system", "a-Si", "--steps", "1,2", "--n", "2",
-                          "--grid-power", "1,2"]) == 0
+                          "--grid-power", "1,2", "--rdf-split", "2.2,2.8"]) == 0
     out = capsys.readouterr().out
     assert "data cell: {'Si': " in out
     trained, fresh, data = (_table_rows(out, name) for name in (str(shipped), "untrained", "data"))
@@ -431,6 +431,15 @@ def test_protocol_scores_runs_beside_the_untrained_network(capsys):
     four = float(data[0][6])
     assert 35 < four < 55 and 0.05 < float(data[0][7]) < 0.3
     assert abs(float(trained[0][6]) - four) < abs(float(fresh[0][6]) - four)
+    # the RDF split: three band shares summing to 100 %, g at the data's first peak, RMSD without close pairs
+    header = next(line for line in out.splitlines() if line.startswith("| model"))
+    assert "RDF error < 2.2 | RDF error 2.2–2.8 | RDF error > 2.8 | g(2.53 Å) | RDF RMSD without < 2.2" in header
+    for row in trained + fresh:
+        assert sum(float(v.rstrip("%")) for v in row[8:11]) == pytest.approx(100, abs=2)
+        assert float(row[12]) <= float(row[4])
+    assert 1.5 < float(data[0][11]) < 2.5
+    # untrained noise piles pairs below the first shell; the trained 1-step error is mostly beyond it
+    assert float(fresh[0][8].rstrip("%")) > float(trained[0][8].rstrip("%"))
 
 
 def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):

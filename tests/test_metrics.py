@@ -16,6 +16,7 @@ from core.metrics import (
     adf,
     averaged,
     curve_rmsd,
+    curve_rmsd_split,
     inverse_errors,
     mae,
     mape,
@@ -226,6 +227,21 @@ def test_curve_rmsd_closed_form():
     with pytest.raises(MetricInputError, match="bins"):
         curve_rmsd(np.ones(100), np.ones(99))
 
+
+
+def test_curve_rmsd_split_shares_the_squared_error_by_band():
+    r = np.array([1.0, 2.0, 2.5, 3.0])
+    a, b = np.array([1.0, 0.0, 2.0, 0.0]), np.array([0.0, 0.0, 0.0, 1.0])  # squared errors 1, 0, 4, 1
+    split = curve_rmsd_split(a, b, r, [2.2, 2.8])
+    assert list(split) == ["< 2.2", "2.2–2.8", "> 2.8", "without < 2.2"]
+    assert [split[k] for k in ("< 2.2", "2.2–2.8", "> 2.8")] == pytest.approx([1 / 6, 4 / 6, 1 / 6])
+    assert split["without < 2.2"] == pytest.approx(np.sqrt(5 / 4))  # the 1.0 Å bin matched
+    assert curve_rmsd(a, b) == pytest.approx(np.sqrt(6 / 4))
+    assert curve_rmsd_split(a, a, r, [2.2])["< 2.2"] == 0.0
+    with pytest.raises(MetricInputError, match="ascending"):
+        curve_rmsd_split(a, b, r, [2.8, 2.2])
+    with pytest.raises(MetricInputError, match="length"):
+        curve_rmsd_split(a, b, r[:3], [2.2])
 
 def test_structure_rmsd():
     structures = [random_structure(TRICLINIC, n=70, seed=s) for s in range(4)]

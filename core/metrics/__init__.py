@@ -11,7 +11,7 @@ from core.metrics.checks import (cation_share_columns, cation_shares, charge_per
                                  composition_values, network_checks, network_columns, structure_checks)
 from core.metrics.inverse import inverse_errors, mae, mape, rmse, slope
 from core.metrics.rdf import rdf
-from core.metrics.rmsd import averaged, curve_rmsd, structure_rmsd
+from core.metrics.rmsd import averaged, curve_rmsd, curve_rmsd_split, structure_rmsd
 from core.metrics.structures import MetricInputError, real_atoms
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "composition_values",
     "coordination",
     "curve_rmsd",
+    "curve_rmsd_split",
     "inverse_errors",
     "mae",
     "mape",
