@@ -53,10 +53,11 @@ def main(argv=None) -> int:
         steps = [int(s) for s in args.steps.split(",") if s.strip()]
         powers = [float(s) for s in args.grid_power.split(",") if s.strip()]
         bounds = [float(s) for s in args.rdf_split.split(",") if s.strip()]
-        if any(hi <= lo for lo, hi in zip(bounds, bounds[1:])):
-            raise ValueError(f"--rdf-split distances must be ascending, got {args.rdf_split}")
         data_cell, reference = protocol_data(args.system)
         cell = data_cell.cell.array
+        if bounds:  # the bins' centres and the column names; checks the bounds before any sampling
+            r = rdf(data_cell)[0]
+            split_names = list(curve_rmsd_split(reference, reference, r, bounds))
         models = [(str(path), load_checkpoint(path)) for path in args.checkpoints]
         if not args.no_untrained:
             models.append(("untrained", untrained(models[0][1])))
@@ -64,19 +65,17 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     data_bonds = bonding(load_dataset(data_dir(args.system), split="val"), args.system)
-    r = rdf(data_cell)[0]
-    peak = int(averaged(reference).argmax())
-    split_names = list(curve_rmsd_split(reference, reference, r, bounds)) if bounds else []
-    split_header = [f"RDF error {name}" if name[0] in "<>" or name[0].isdigit() else f"RDF RMSD {name}"
-                    for name in split_names]
-    if bounds:
-        split_header.insert(len(bounds) + 1, f"g({r[peak]:.2f} Å)")
+    split_header, data_split = [], []
+    if bounds:  # band shares, g(r) at the reference's first peak, RMSD without the first band
+        peak = int(averaged(reference).argmax())
+        split_header = ([f"RDF error {name}" for name in split_names[:-1]]
+                        + [f"g({r[peak]:.2f} Å)", f"RDF RMSD {split_names[-1]}"])
+        data_split = [""] * (len(bounds) + 1) + [f"{averaged(reference)[peak]:.2f}", ""]
     print(f"protocol: {args.n} samples, seed {args.seed}, first val cell of {args.system} "
           f"(data cell: {species_counts([data_cell])}); RDF RMSD against the training reference")
     print("| model | step | grid power | steps | RDF RMSD | real atoms | "
           + " | ".join(list(data_bonds) + split_header) + " |")
     print("|---|---|---|---|---|---|" + "---|" * (len(data_bonds) + len(split_header)))
-    data_split = [""] * (len(bounds) + 1) + [f"{averaged(reference)[peak]:.2f}", ""] if bounds else []
     print("| data (val split) | | | | | | " + " | ".join([f"{v:.3g}" for v in data_bonds.values()] + data_split)
           + " |")
     for name, ckpt in models:
@@ -89,8 +88,7 @@ def main(argv=None) -> int:
                 g = rdf(samples)[1]
                 if bounds:
                     split = list(curve_rmsd_split(g, reference, r, bounds).values())
-                    columns += ([f"{v:.0%}" for v in split[:-1]] + [f"{averaged(g)[peak]:.2f}"]
-                                + [f"{split[-1]:.3f}"])
+                    columns += [f"{v:.0%}" for v in split[:-1]] + [f"{averaged(g)[peak]:.2f}", f"{split[-1]:.3f}"]
                 print(f"| {name} | {ckpt.training.get('step', '')} | {power:g} | {s} | "
                       f"{curve_rmsd(g, reference):.3f} | {counts} | {' | '.join(columns)} |", flush=True)
     return 0

@@ -228,7 +228,6 @@ def test_curve_rmsd_closed_form():
         curve_rmsd(np.ones(100), np.ones(99))
 
 
-
 def test_curve_rmsd_split_shares_the_squared_error_by_band():
     r = np.array([1.0, 2.0, 2.5, 3.0])
     a, b = np.array([1.0, 0.0, 2.0, 0.0]), np.array([0.0, 0.0, 0.0, 1.0])  # squared errors 1, 0, 4, 1
@@ -242,6 +241,7 @@ def test_curve_rmsd_split_shares_the_squared_error_by_band():
         curve_rmsd_split(a, b, r, [2.8, 2.2])
     with pytest.raises(MetricInputError, match="length"):
         curve_rmsd_split(a, b, r[:3], [2.2])
+
 
 def test_structure_rmsd():
     structures = [random_structure(TRICLINIC, n=70, seed=s) for s in range(4)]
