@@ -28,15 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from core.benchmarking import parse_floats
 from core.errors import UserError
 
 JITTER = (0.01, 0.02, 0.05, 0.1, 0.2)
 EPS_TIMES = (0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5)
 FROM_TIMES = (0.1, 0.2, 0.3, 0.5, 1.0)
-
-
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
 
 
 def main(argv=None) -> int:
@@ -68,6 +65,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     try:
+        eps_times = parse_floats(args.eps_times, "--eps-times")
+        from_times = parse_floats(args.from_times, "--from-times")
         ckpt = load_checkpoint(args.checkpoint)
         if ckpt.framework.name not in ("sde", "shortcut"):
             raise UserError(f"{args.checkpoint}: a noise-prediction model (sde or shortcut) is needed, "
@@ -111,7 +110,7 @@ def main(argv=None) -> int:
     extra = " eps-MSE unset / rolled | element MSE given / unset / rolled |" if conditioned else ""
     print("| t | sigma (Å) | eps-MSE | rms error after Tweedie (Å) | rms noise (Å) |" + extra)
     print("|---|---|---|---|---|" + "---|---|" * conditioned)
-    for t in _floats(args.eps_times):
+    for t in eps_times:
         torch.manual_seed(args.seed)
         tt = torch.full((data.n_structures,), t)
         noisy, eps, v = fw.noisy(data, tt)
@@ -138,7 +137,7 @@ def main(argv=None) -> int:
     print("|---|---|---|" + "---|" * len(data_bonds))
     print("| data | | |" + "".join(f" {v:.3g} |" for v in data_bonds.values()))
     plan = fw.plan(args.steps)
-    for t0 in _floats(args.from_times):
+    for t0 in from_times:
         torch.manual_seed(args.seed)
         with torch.inference_mode():
             state = fw.noisy(data, torch.full((data.n_structures,), t0))[0]

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from core.acceptance import bonding, protocol_data, protocol_samples, species_counts, untrained
+from core.benchmarking import parse_floats, parse_steps
 from core.errors import UserError
 
 
@@ -50,9 +51,9 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     try:
-        steps = [int(s) for s in args.steps.split(",") if s.strip()]
-        powers = [float(s) for s in args.grid_power.split(",") if s.strip()]
-        bounds = [float(s) for s in args.rdf_split.split(",") if s.strip()]
+        steps = parse_steps(args.steps)
+        powers = parse_floats(args.grid_power, "--grid-power")
+        bounds = parse_floats(args.rdf_split, "--rdf-split")
         data_cell, reference = protocol_data(args.system)
         cell = data_cell.cell.array
         if bounds:  # the bins' centres and the column names; checks the bounds before any sampling

@@ -59,6 +59,16 @@ def parse_steps(text: str) -> list[int]:
     return list(dict.fromkeys(steps))
 
 
+def parse_floats(text: str, option: str) -> list[float]:
+    """'2.2, 2.8' -> [2.2, 2.8] for the command-line ``option`` (empty text -> []); one clear line otherwise."""
+    from core.errors import UserError
+
+    try:
+        return [float(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"{option} expects comma-separated numbers, got {text!r}") from None
+
+
 def set_threads(threads: int) -> None:
     """Limit torch (and OpenMP children such as vesin) to ``threads`` CPU threads (0 = leave)."""
     if threads > 0:

@@ -442,6 +442,15 @@ def test_protocol_scores_runs_beside_the_untrained_network(capsys):
     assert float(fresh[0][8].rstrip("%")) > float(trained[0][8].rstrip("%"))
 
 
+@pytest.mark.parametrize("script, option", [("protocol", "--rdf-split"), ("protocol", "--grid-power"),
+                                            ("denoising", "--eps-times"), ("denoising", "--from-times")])
+def test_diagnostics_refuse_a_bad_number_list_in_one_line(script, option, capsys):
+    shipped = shipped_checkpoint("a-Si", "sde")
+    assert load_script(script).main([str(shipped), "--system", "a-Si", option, "2.2,abc"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {option} expects comma-separated numbers, got '2.2,abc'"
+
+
 def test_denoising_reports_the_metric_scale_and_the_networks_precision(capsys):
     denoising = load_script("denoising")
     sde = shipped_checkpoint("a-Si", "sde")
