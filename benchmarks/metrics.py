@@ -9,7 +9,7 @@ Baselines, both single-threaded like ours here:
 Baselines run on all structures by default; with --baseline-subset k they run on the
 first k and are extrapolated linearly, which the table then says. Structures: the first
 --n frames of the dataset shards in --data (default assets/data/a-Si; cycled if there are
-fewer), else random 0.05 atoms/Å^3 Si pushed apart to a 2.1 Å minimum distance.
+fewer), or with ``--data random`` random 0.05 atoms/Å^3 Si pushed apart to a 2.1 Å minimum distance.
 
     .venv/bin/python benchmarks/metrics.py [--n 1000] [--baseline-subset 1000]   # ≈2 min
 
@@ -39,8 +39,9 @@ from ase.geometry.analysis import Analysis  # noqa: E402
 from ase.io import read  # noqa: E402
 from ase.neighborlist import NeighborList  # noqa: E402
 
-from core.benchmarking import default_results_dir  # noqa: E402
+from core.benchmarking import default_results_dir, run_script  # noqa: E402
 from core.catalog import data_dir  # noqa: E402
+from core.errors import UserError  # noqa: E402
 from core.metrics import adf, rdf  # noqa: E402
 
 
@@ -116,29 +117,37 @@ def timed(fn, *args, repeat=1):
     return best, result
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="number of structures")
-    parser.add_argument("--data", type=Path, default=data_dir("a-Si"),
-                        help="folder of dataset shards to time on (frames cycled up to --n)")
+    parser.add_argument("--data", default=str(data_dir("a-Si")),
+                        help="folder of dataset shards to time on (frames cycled up to --n), or 'random' for "
+                             "random dense Si")
     parser.add_argument("--baseline-subset", type=int, default=1000,
                         help="structures the ASE baselines run on (extrapolated to --n)")
     parser.add_argument("--out-dir", type=Path, default=None,
                         help="where metrics.json goes (default $AMSHORTCUT_RESULTS or ~/.cache/amshortcut/benchmarks; "
                              "benchmarks/results to record the result in the repository)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     results = (args.out_dir or default_results_dir()) / "metrics.json"
 
-    structures = load_shards(args.data, args.n)
-    data = args.data.relative_to(Path.cwd()) if args.data.is_relative_to(Path.cwd()) else args.data
-    source = f"MD frames from {data}"
-    if structures and len(structures) < args.n:  # cost per structure is what matters: cycle the frames
-        source += f", {len(structures)} distinct frames cycled"
-        structures = [structures[k % len(structures)] for k in range(args.n)]
-    if not structures:
+    if min(args.n, args.baseline_subset) < 1:
+        raise UserError("--n and --baseline-subset must be at least 1")
+    if args.data == "random":
         t0 = time.perf_counter()
         structures = random_dense(args.n)
         source = f"random Si, 0.05 atoms/Å^3, pushed apart to d_min 2.1 Å and jittered by 0.03 Å (built in {time.perf_counter() - t0:.0f} s)"
+    else:
+        folder = Path(args.data)
+        structures = load_shards(folder, args.n)
+        if not structures:
+            raise UserError(f"--data {args.data}: no dataset shards (shard-*.extxyz.gz) there; give a dataset "
+                            "folder or 'random'")
+        data = folder.relative_to(Path.cwd()) if folder.is_absolute() and folder.is_relative_to(Path.cwd()) else folder
+        source = f"MD frames from {data}"
+        if len(structures) < args.n:  # cost per structure is what matters: cycle the frames
+            source += f", {len(structures)} distinct frames cycled"
+            structures = [structures[k % len(structures)] for k in range(args.n)]
     n_atoms = int(np.mean([len(a) for a in structures]))
     subset = structures[: min(args.baseline_subset, len(structures))]
     scale = len(structures) / len(subset)
@@ -179,4 +188,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

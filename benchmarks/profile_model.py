@@ -12,6 +12,8 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
+from core.benchmarking import run_script
+from core.errors import UserError
 from core.frameworks import State, default_config, make_framework
 from core.graph import periodic_radius_graph
 from core.model import Denoiser, DenoiserConfig
@@ -99,12 +101,14 @@ def top_ops(sizes, n=12):
     return t_graph, [(e.key, e.self_cpu_time_total / 1e3, 100 * e.self_cpu_time_total / total) for e in events[:n]]
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default="")
-    args = parser.parse_args()
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per cell of the table (median reported)")
+    parser.add_argument("--out", default="", help="also write the Markdown tables to this file")
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.repeats < 1:
+        raise UserError("--threads and --repeats must be at least 1")
     torch.set_num_threads(args.threads)
     lines = [f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats}; per structure "
              "(256 Si + ghosts to 0.06 atoms/Å^3 = 295 atoms, 17.0 Å cubic cell, random packing at 0.052 atoms/Å^3)", "",
@@ -129,4 +133,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -18,6 +18,9 @@ import time
 import numpy as np
 import torch
 
+from core.benchmarking import parse_steps, run_script
+from core.errors import UserError
+
 
 def landing_gaps(checkpoint, cell, steps, n, seed=0, bf16=True, fast=True):
     """{n_s: final State} from one batch of ``n`` prior draws in ``cell`` (3x3 Å)."""
@@ -55,14 +58,20 @@ def gap(a, b):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default="assets/checkpoints/a-Si/shortcut")
+    parser.add_argument("--checkpoint", default="assets/checkpoints/a-Si/shortcut",
+                        help="an AMShortcut checkpoint directory (default: the shipped a-Si one)")
     parser.add_argument("--steps", default="1,2,4,8,16", help="step counts, comma-separated (each compared with the next)")
     parser.add_argument("--n", type=int, default=8, help="prior draws")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--pair-distance", type=float, default=2.1, help="close-pair distance (Å) counted per cell")
     parser.add_argument("--out", default="", help="JSON file for the table")
     args = parser.parse_args(argv)
+    steps = parse_steps(args.steps)
+    if len(steps) < 2:
+        raise UserError(f"--steps needs at least two step counts to compare, got {args.steps!r}")
+    if args.n < 1 or args.threads < 1:
+        raise UserError("--n and --threads must be at least 1")
     from ase.neighborlist import neighbor_list
 
     from core.checkpoint import load_checkpoint
@@ -72,7 +81,10 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     ck = load_checkpoint(args.checkpoint)
-    steps = [int(s) for s in args.steps.split(",")]
+    noisy = [n_s for n_s in steps if any(stochastic for _, _, stochastic in ck.framework.plan(n_s))]
+    if noisy:
+        raise UserError(f"{args.checkpoint}: {ck.framework.name} sampling is stochastic at {noisy} steps, so the "
+                        "maps of one prior draw cannot be compared (an AMShortcut or ODE checkpoint is needed)")
     data = ck.training.get("recipe", {}).get("data", {}).get("path") or "assets/data/a-Si"
     cell = np.array(load_structures(data, "val")[0].cell)
     t0 = time.perf_counter()
@@ -105,4 +117,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -49,7 +49,9 @@ from pathlib import Path
 
 import torch
 
-from core.benchmarking import default_results_dir, machine_info, set_threads, write_csv
+from core.benchmarking import (default_results_dir, machine_info, parse_counts, parse_systems, run_script, set_threads,
+                               write_csv)
+from core.errors import UserError
 from core.model.denoiser import native_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,12 +258,14 @@ def markdown(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--systems", default="a-Si,a-SiO2")
-    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--systems", default="a-Si,a-SiO2", help="systems whose shipped AMShortcut recipe is timed, "
+                        "comma-separated")
+    parser.add_argument("--threads", default="1,2", help="torch CPU thread counts, comma-separated")
     parser.add_argument("--train-steps", type=int, default=12, help="measured training steps per path")
-    parser.add_argument("--sample-steps", default="1,5")
+    parser.add_argument("--sample-steps", default="1,5", help="sampling step counts timed, comma-separated")
     parser.add_argument("--samples", type=int, default=32, help="structures per sampling batch")
-    parser.add_argument("--sample-repeats", type=int, default=2)
+    parser.add_argument("--sample-repeats", type=int, default=2, help="timed sampling calls per path (the median "
+                        "is reported; paths alternate order between calls)")
     parser.add_argument("--max-structures", type=int, default=64, help="training structures loaded per system")
     parser.add_argument("--out", default=None, help="results directory (default: core.benchmarking's, outside the "
                                                    "tree; --out benchmarks/results records a run)")
@@ -272,9 +276,11 @@ def main(argv=None):
                         "2 samples")
     args = parser.parse_args(argv)
     command = " ".join([".venv/bin/python benchmarks/throughput.py", *(sys.argv[1:] if argv is None else argv)])
-    systems = [s for s in args.systems.split(",") if s]
-    threads = [int(t) for t in args.threads.split(",") if t]
-    sample_steps = [int(s) for s in args.sample_steps.split(",") if s]
+    systems = parse_systems(args.systems)
+    threads = parse_counts(args.threads, "--threads")
+    sample_steps = parse_counts(args.sample_steps, "--sample-steps")
+    if min(args.train_steps, args.samples, args.sample_repeats, args.max_structures) < 1:
+        raise UserError("--train-steps, --samples, --sample-repeats and --max-structures must be at least 1")
     train_steps, samples, repeats, max_structures = args.train_steps, args.samples, args.sample_repeats, args.max_structures
     warm_steps = WARM_STEPS
     if args.quick:
@@ -304,4 +310,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -46,17 +46,23 @@ def default_results_dir() -> Path:
     return Path(cache).expanduser() / "amshortcut" / "benchmarks"
 
 
-def parse_steps(text: str) -> list[int]:
-    """'1,2,5' -> [1, 2, 5] (positive, order kept, duplicates dropped)."""
+def parse_counts(text: str, option: str) -> list[int]:
+    """'1,2,5' -> [1, 2, 5] for the command-line ``option``: whole numbers >= 1, order kept,
+    duplicates dropped; one clear line otherwise."""
     from core.errors import UserError
 
     try:
-        steps = [int(x) for x in str(text).replace(" ", "").split(",") if x]
+        counts = [int(x) for x in str(text).replace(" ", "").split(",") if x]
     except ValueError:
-        raise UserError(f"--steps expects comma-separated whole numbers, got {text!r}") from None
-    if not steps or min(steps) < 1:
-        raise UserError(f"--steps needs positive step counts, got {text!r}")
-    return list(dict.fromkeys(steps))
+        raise UserError(f"{option} expects comma-separated whole numbers, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise UserError(f"{option} needs whole numbers of at least 1, got {text!r}")
+    return list(dict.fromkeys(counts))
+
+
+def parse_steps(text: str) -> list[int]:
+    """``--steps``: sampling step counts, as ``parse_counts``."""
+    return parse_counts(text, "--steps")
 
 
 def parse_floats(text: str, option: str) -> list[float]:
@@ -67,6 +73,33 @@ def parse_floats(text: str, option: str) -> list[float]:
         return [float(x) for x in str(text).split(",") if x.strip()]
     except ValueError:
         raise UserError(f"{option} expects comma-separated numbers, got {text!r}") from None
+
+
+def parse_systems(text: str, option: str = "--systems") -> list[str]:
+    """'a-Si,a-SiO2' -> ['a-Si', 'a-SiO2'], each one of ``core.catalog.SYSTEMS``; one clear line otherwise."""
+    from core.catalog import SYSTEMS
+    from core.errors import UserError
+
+    systems = list(dict.fromkeys(x.strip() for x in str(text).split(",") if x.strip()))
+    unknown = [x for x in systems if x not in SYSTEMS]
+    if unknown or not systems:
+        raise UserError(f"{option} expects systems among {', '.join(SYSTEMS)}, got {text!r}")
+    return systems
+
+
+def run_script(main) -> None:
+    """Run the ``main()`` of a script under benchmarks/ or scripts/ as a program: bad input (``core.errors.UserError``) ends in
+    one ``error: ...`` line on stderr and exit status 2; an int that ``main`` returns is the status."""
+    import sys
+
+    from core.errors import UserError
+
+    try:
+        result = main()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 def set_threads(threads: int) -> None:

@@ -21,8 +21,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from ase.neighborlist import neighbor_list  # noqa: E402
 
+from core.benchmarking import run_script  # noqa: E402
 from core.datasets import load_dataset  # noqa: E402
 from core.datasets.shards import existing_units  # noqa: E402
+from core.errors import UserError  # noqa: E402
 from core.metrics import adf, averaged, rdf  # noqa: E402
 
 
@@ -107,13 +109,16 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("assets/data"))
     ap.add_argument("--out", type=Path, default=Path("docs/figures"))
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
 
-    if existing_units(args.data / "a-Si"):
+    found = [name for name in ("a-Si", "a-SiO2") if existing_units(args.data / name)]
+    if not found:
+        raise UserError(f"{args.data}: neither a-Si/ nor a-SiO2/ holds dataset shards")
+    args.out.mkdir(parents=True, exist_ok=True)
+    if "a-Si" in found:
         measure_asi(args.data / "a-Si", args.out)
-    if existing_units(args.data / "a-SiO2"):
+    if "a-SiO2" in found:
         measure_sio2(args.data / "a-SiO2", args.out)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

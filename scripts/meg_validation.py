@@ -24,6 +24,7 @@ import numpy as np
 from ase.neighborlist import neighbor_list
 from ase.units import _amu
 
+from core.benchmarking import run_script
 from core.datasets import dataset_meta, load_dataset
 
 CUTOFF = {"Si": 2.1, "P": 2.0, "Al": 2.4}  # Å, cation-O first shell (first minimum of g(r) in these glasses)
@@ -205,4 +206,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -19,7 +19,9 @@ import time
 
 import numpy as np
 
+from core.benchmarking import run_script
 from core.datasets.sio2 import SiO2Recipe, melt_decorrelation
+from core.errors import UserError
 
 
 def main() -> None:
@@ -32,6 +34,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the curves to this file")
     args = ap.parse_args()
+    if any(n < 3 or n % 3 for n in args.atoms):
+        raise UserError(f"--atoms expects multiples of 3 (SiO2 formula units), got {args.atoms}")
+    if min(args.origins, args.equil_ps, args.span_ps, args.sample_ps) <= 0:
+        raise UserError("--origins, --equil-ps, --span-ps and --sample-ps must be positive")
 
     recipe = SiO2Recipe()
     results = []
@@ -67,4 +73,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

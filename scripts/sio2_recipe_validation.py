@@ -27,6 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from core.benchmarking import run_script  # noqa: E402
 from core.datasets import dataset_meta, load_dataset  # noqa: E402
 from core.metrics import averaged, curve_rmsd, rdf  # noqa: E402
 from core.metrics.bonds import neighbour_pairs  # noqa: E402
@@ -200,4 +201,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

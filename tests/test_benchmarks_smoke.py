@@ -20,7 +20,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from core.benchmarking import BENCHMARKS, load_script
+from core.benchmarking import BENCHMARKS, load_script, run_script
 from core.catalog import DEFAULT_STEPS, available_checkpoints, shipped_checkpoint
 from core.cli import main as cli
 from core.datasets.shards import shard_path, write_shard
@@ -499,3 +499,55 @@ def test_shortcut_gaps_compares_the_maps_of_one_prior_draw(tmp_path, capsys):
     assert [r["steps"] for r in rows] == [1, 2, 4] and rows[-1]["gap_to_finest_mean"] == 0.0
     assert all(0.02 < r["gap_mean"] < 0.5 for r in rows[:2]) and 200 < rows[0]["atoms"] < 300
     assert "| 1 | " in capsys.readouterr().out
+
+
+def _run_program(main, argv, monkeypatch, capsys):
+    """(exit status, stderr) of ``core.benchmarking.run_script(main)`` with ``argv`` on the command line."""
+    monkeypatch.setattr("sys.argv", ["prog", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        run_script(main)
+    return exit_.value.code, capsys.readouterr().err.strip()
+
+
+def test_run_script_exits_with_main_status_or_zero(monkeypatch, capsys):
+    assert _run_program(lambda: 3, [], monkeypatch, capsys) == (3, "")
+    assert _run_program(lambda: {"rows": []}, [], monkeypatch, capsys) == (0, "")
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    ("shortcut_gaps", ["--steps", "1,x"], "error: --steps expects comma-separated whole numbers, got '1,x'"),
+    ("shortcut_gaps", ["--steps", "4"], "error: --steps needs at least two step counts to compare, got '4'"),
+    ("shortcut_gaps", ["--checkpoint", "{tmp}/none"], "error: checkpoint {tmp}/none: no such directory"),
+    ("shortcut_gaps", ["--checkpoint", "assets/checkpoints/a-Si/sde", "--steps", "2,4"],
+     "error: assets/checkpoints/a-Si/sde: sde sampling is stochastic at [4] steps"),
+    ("throughput", ["--systems", "a-Si,nope"], "error: --systems expects systems among a-Si, a-SiO2, MEG, got 'a-Si,nope'"),
+    ("throughput", ["--threads", "0"], "error: --threads needs whole numbers of at least 1, got '0'"),
+    ("metrics", ["--data", "{tmp}"], "error: --data {tmp}: no dataset shards (shard-*.extxyz.gz) there"),
+    ("profile_model", ["--repeats", "0"], "error: --threads and --repeats must be at least 1"),
+    ("structure", ["--n", "0"], "error: --n must be at least 1"),
+])
+def test_benchmark_programs_refuse_bad_input_in_one_line(script, argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    status, err = _run_program(load_script(script).main, argv, monkeypatch, capsys)
+    assert status == 2 and len(err.splitlines()) == 1
+    assert err.startswith(message.replace("{tmp}", str(tmp_path)))
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    ("meg_validation", ["{tmp}/none"], "error: {tmp}/none: no such dataset directory"),
+    ("sio2_recipe_validation", ["--data", "{tmp}"], "error: {tmp}/meta.json: missing"),
+    ("dataset_figures", ["--data", "{tmp}", "--out", "{tmp}/figures"],
+     "error: {tmp}: neither a-Si/ nor a-SiO2/ holds dataset shards"),
+    ("sio2_decorrelation", ["--atoms", "81", "80"], "error: --atoms expects multiples of 3 (SiO2 formula units), got [81, 80]"),
+])
+def test_dataset_scripts_refuse_bad_input_in_one_line(script, argv, message, tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"script_{script}", BENCHMARKS.parent / "scripts" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    status, err = _run_program(module.main, [a.replace("{tmp}", str(tmp_path)) for a in argv], monkeypatch, capsys)
+    assert status == 2 and len(err.splitlines()) == 1
+    assert err.startswith(message.replace("{tmp}", str(tmp_path)))
+    assert not (tmp_path / "figures").exists()  # nothing written before the input is checked
