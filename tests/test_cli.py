@@ -201,7 +201,7 @@ def test_generate_relax_writes_both_sets_and_prints_the_checks(tiny_checkpoint, 
     assert len(relaxed) == len(unrelaxed) > 0 and not np.allclose(relaxed.positions, unrelaxed.positions)
     assert relaxed.info["energy_relaxed"] < relaxed.info["energy_unrelaxed"]  # Stillinger–Weber, eV/atom
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("relaxed 1 structures in ") and "Stillinger–Weber" in lines[0]
+    assert lines[0].startswith("relaxed 1 structure in ") and "Stillinger–Weber" in lines[0]
     assert lines[1].split() == ["check", "before", "after"]
     energy = next(line for line in lines if "energy eV/atom" in line).split()
     assert float(energy[-1]) == pytest.approx(relaxed.info["energy_relaxed"], abs=1e-3)

@@ -29,6 +29,11 @@ def unrelaxed_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.unrelaxed{out.suffix}")
 
 
+def _structures(n: int, adjective: str = "") -> str:
+    """'1 structure', '2 relaxed structures'."""
+    return " ".join([str(n), *([adjective] if adjective else []), "structure" if n == 1 else "structures"])
+
+
 def _parse_properties(items):
     props = {}
     for item in items or []:
@@ -144,18 +149,18 @@ def generate_command(
         bar.close()
     if not relax:
         write_structures(out, structures)
-        typer.echo(f"wrote {len(structures)} structures to {out}")
+        typer.echo(f"wrote {_structures(len(structures))} to {out}")
         return
     from core.relax import relax as relax_structures, report_rows
 
     relaxed, report = relax_structures(structures, relax_for)
     write_structures(unrelaxed_path(out), structures, format=fmt)
     write_structures(out, relaxed)
-    typer.echo(f"relaxed {report['n_structures']} structures in {report['seconds']:.1f} s with "
+    typer.echo(f"relaxed {_structures(report['n_structures'])} in {report['seconds']:.1f} s with "
                f"{report['potential']} ({report['tolerance']}): {report['converged']} converged, largest force "
                f"left {report['max_force']:.2g} eV/Å")
     rows = [("check", "before", "after")] + report_rows(report)
     width = max(len(r[0]) for r in rows)
     for check, before, after in rows:
         typer.echo(f"  {check:<{width}}  {before:>8}  {after:>8}")
-    typer.echo(f"wrote {len(relaxed)} relaxed structures to {out} and the unrelaxed ones to {unrelaxed_path(out)}")
+    typer.echo(f"wrote {_structures(len(relaxed), 'relaxed')} to {out} and the unrelaxed ones to {unrelaxed_path(out)}")
