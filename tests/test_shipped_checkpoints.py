@@ -33,6 +33,15 @@ def test_the_default_system_ships_an_amshortcut_checkpoint():
     assert ("a-Si", "shortcut") in {(s, f) for s, f, _ in SHIPPED}
 
 
+def test_every_shipped_checkpoint_is_listed_with_its_card_and_recipe():
+    """assets/checkpoints/README.md, the list a user reads first, names every model that ships."""
+    listing = (SHIPPED[0][2].parents[1] / "README.md").read_text()
+    for system, framework, path in SHIPPED:
+        assert (path / "MODEL_CARD.md").is_file()
+        assert f"({system}/{framework}/MODEL_CARD.md)" in listing, f"{system}/{framework} missing from the list"
+        assert f"`configs/{system}/{framework}.toml`" in listing
+
+
 @pytest.mark.parametrize(("system", "framework", "path"), SHIPPED, ids=[f"{s}/{f}" for s, f, _ in SHIPPED])
 def test_shipped_checkpoint_generates_below_its_threshold(system, framework, path):
     acceptance = json.loads((path / "acceptance.json").read_text())
