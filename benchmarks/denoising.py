@@ -10,7 +10,9 @@ rho_max), each printed as a table:
    noise itself (Material SDE and AMShortcut; the shortcut at d = 0). For a conditioned model
    also the eps-MSE and the element (v) MSE with the properties left unset and with each
    structure given another's (rolled by one): where "rolled" equals "given", the network does
-   not use the values it is conditioned on.
+   not use the values it is conditioned on. And the share of real atoms whose element is
+   right (argmax) in the noisy embedding E_t and in the network's estimate of E_0: where the
+   second is no better than the first, the positions tell the network nothing about the elements.
 3. ``from-t``: noise the data to t0 and sample back to 0 with the checkpoint's own sampler on
    the uniform ``--steps`` grid (only the steps below t0): RDF RMSD, real atoms per species and,
    for a system with first-shell rules (``core.acceptance.bonding``), the share of atoms with
@@ -108,26 +110,31 @@ def main(argv=None) -> int:
     print(f"## eps: noise prediction of {args.checkpoint} on real atoms (3 = predicts nothing)"
           + (f"; properties {', '.join(ckpt.property_names)} given / unset / rolled" if conditioned else ""))
     extra = " eps-MSE unset / rolled | element MSE given / unset / rolled |" if conditioned else ""
-    print("| t | sigma (Å) | eps-MSE | rms error after Tweedie (Å) | rms noise (Å) |" + extra)
-    print("|---|---|---|---|---|" + "---|---|" * conditioned)
+    print("| t | sigma (Å) | eps-MSE | rms error after Tweedie (Å) | rms noise (Å) | elements right: E_t / network's E_0 |"
+          + extra)
+    print("|---|---|---|---|---|---|" + "---|---|" * conditioned)
+    true_elem = data.elem.argmax(-1)
     for t in eps_times:
         torch.manual_seed(args.seed)
         tt = torch.full((data.n_structures,), t)
         noisy, eps, v = fw.noisy(data, tt)
-        mses, elem_mses = [], []
+        mses, elem_mses, right = [], [], []
         for y in conditions.values():
             with torch.inference_mode():
                 state = noisy.replace(y=y)
                 out_x, out_e = fw.predict(net, state, tt, dt0) if fw.uses_dt else fw.predict(net, state, tt)
             mses.append(((out_x - eps)[real] ** 2).sum(-1).mean().item())
             elem_mses.append(((out_e - v) ** 2).sum(-1).mean().item())  # all atoms: ghosts are the density
+            e0 = fw.elem_schedule.e0_from_v(noisy.elem, out_e, torch.tensor(t))
+            right.append((e0.argmax(-1) == true_elem)[real].float().mean().item())
+        right_t = (noisy.elem.argmax(-1) == true_elem)[real].float().mean().item()
         sigma = float(fw.pos_schedule.sigma(torch.tensor(t)))
         mse = mses[0]
         noise = (eps[real] ** 2).sum(-1).mean().item()
         cond = (f" {mses[1]:.3f} / {mses[2]:.3f} | " + " / ".join(f"{m:.4f}" for m in elem_mses) + " |"
                 if conditioned else "")
-        print(f"| {t:g} | {sigma:.4f} | {mse:.3f} | {sigma * (mse / 3) ** 0.5:.4f} | {sigma * (noise / 3) ** 0.5:.4f} |"
-              + cond, flush=True)
+        print(f"| {t:g} | {sigma:.4f} | {mse:.3f} | {sigma * (mse / 3) ** 0.5:.4f} | {sigma * (noise / 3) ** 0.5:.4f} "
+              f"| {100 * right_t:.1f} / {100 * right[0]:.1f} % |" + cond, flush=True)
 
     lookup = np.array([GHOST, *ckpt.species])
     print(f"\n## from-t: noise to t0, sample back on the {args.steps}-step grid "

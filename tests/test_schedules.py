@@ -43,6 +43,7 @@ def test_velocity_parameterisation_identities():
     assert torch.allclose(es.eps_from_v(e_t, v, t), eps)
     phi = 0.5 * math.pi * t
     assert torch.allclose(torch.cos(phi) * e_t - torch.sin(phi) * v, e0)
+    assert torch.allclose(es.e0_from_v(e_t, v, t), e0)
     score = -eps / es.sigma(t)
     assert torch.allclose(es.pf_drift(v), es.f(t) * e_t - 0.5 * es.g2(t) * score)
     assert torch.allclose(es.sde_drift(e_t, v, t), es.f(t) * e_t - es.g2(t) * score)

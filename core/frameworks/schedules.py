@@ -95,6 +95,11 @@ class ElementSchedule:
         c, s = torch.cos(self.angle(t)), torch.sin(self.angle(t))
         return (s * e_t + c * v) / self.sigma_e
 
+    def e0_from_v(self, e_t, v, t):
+        """Clean embedding implied by a velocity prediction (its argmax: the element the network reads)."""
+        c, s = torch.cos(self.angle(t)), torch.sin(self.angle(t))
+        return c * e_t - s * v
+
     def f(self, t):
         """Drift coefficient f(t) = d log alpha / dt (per unit time); -inf at t = 1."""
         return -0.5 * math.pi * torch.tan(self.angle(t))
