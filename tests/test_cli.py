@@ -240,3 +240,11 @@ def test_seed_rule_is_shared_by_cli_core_and_studio():
         with pytest.raises(UserError, match="seed must be a whole number from 0 to 2147483647"):
             check_seed(bad)
     assert GenerationSettings.param.seed.bounds == (0, SEED_MAX)
+
+
+def test_version_prints_the_installed_package_version():
+    import tomllib
+
+    want = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"amshortcut {want}"

@@ -35,8 +35,22 @@ def _flags_show_no_type() -> None:
 _flags_show_no_type()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"amshortcut {version('amshortcut-studio')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("amshortcut (not installed: pip install -e .)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root():
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the installed version and exit."),
+):
     # A callback keeps `amshortcut metrics ...` a subcommand even while only one command exists.
     pass
 
