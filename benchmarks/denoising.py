@@ -110,8 +110,8 @@ def main(argv=None) -> int:
     print(f"## eps: noise prediction of {args.checkpoint} on real atoms (3 = predicts nothing)"
           + (f"; properties {', '.join(ckpt.property_names)} given / unset / rolled" if conditioned else ""))
     extra = " eps-MSE unset / rolled | element MSE given / unset / rolled |" if conditioned else ""
-    print("| t | sigma (Å) | eps-MSE | rms error after Tweedie (Å) | rms noise (Å) | elements right: E_t / network's E_0 |"
-          + extra)
+    print("| t | sigma (Å) | eps-MSE | rms error after Tweedie (Å) | rms noise (Å) "
+          "| elements right: E_t / network's E_0 |" + extra)
     print("|---|---|---|---|---|---|" + "---|---|" * conditioned)
     true_elem = data.elem.argmax(-1)
     for t in eps_times:

@@ -59,7 +59,8 @@ def gap(a, b):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="assets/checkpoints/a-Si/shortcut",
-                        help="an AMShortcut checkpoint directory (default: the shipped a-Si one)")
+                        help="an AMShortcut (or ODE) checkpoint directory (default: the shipped a-Si "
+                             "AMShortcut)")
     parser.add_argument("--steps", default="1,2,4,8,16", help="step counts, comma-separated (each compared with the next)")
     parser.add_argument("--n", type=int, default=8, help="prior draws")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws")

@@ -88,8 +88,9 @@ def parse_systems(text: str, option: str = "--systems") -> list[str]:
 
 
 def run_script(main) -> None:
-    """Run the ``main()`` of a script under benchmarks/ or scripts/ as a program: bad input (``core.errors.UserError``) ends in
-    one ``error: ...`` line on stderr and exit status 2; an int that ``main`` returns is the status."""
+    """Run the ``main()`` of a script under benchmarks/ or scripts/ as a program: bad input
+    (``core.errors.UserError``) ends in one ``error: ...`` line on stderr and exit status 2; an
+    int that ``main`` returns is the status, anything else means 0."""
     import sys
 
     from core.errors import UserError
