@@ -118,23 +118,23 @@ def main(argv=None) -> int:
         torch.manual_seed(args.seed)
         tt = torch.full((data.n_structures,), t)
         noisy, eps, v = fw.noisy(data, tt)
-        mses, elem_mses, right = [], [], []
+        mses, elem_mses, given_e = [], [], None
         for y in conditions.values():
             with torch.inference_mode():
                 state = noisy.replace(y=y)
                 out_x, out_e = fw.predict(net, state, tt, dt0) if fw.uses_dt else fw.predict(net, state, tt)
             mses.append(((out_x - eps)[real] ** 2).sum(-1).mean().item())
             elem_mses.append(((out_e - v) ** 2).sum(-1).mean().item())  # all atoms: ghosts are the density
-            e0 = fw.elem_schedule.e0_from_v(noisy.elem, out_e, torch.tensor(t))
-            right.append((e0.argmax(-1) == true_elem)[real].float().mean().item())
-        right_t = (noisy.elem.argmax(-1) == true_elem)[real].float().mean().item()
+            given_e = out_e if given_e is None else given_e  # the first condition: properties given
+        e0 = fw.elem_schedule.e0_from_v(noisy.elem, given_e, torch.tensor(t))
+        right_t, right_net = ((e.argmax(-1) == true_elem)[real].float().mean().item() for e in (noisy.elem, e0))
         sigma = float(fw.pos_schedule.sigma(torch.tensor(t)))
         mse = mses[0]
         noise = (eps[real] ** 2).sum(-1).mean().item()
         cond = (f" {mses[1]:.3f} / {mses[2]:.3f} | " + " / ".join(f"{m:.4f}" for m in elem_mses) + " |"
                 if conditioned else "")
         print(f"| {t:g} | {sigma:.4f} | {mse:.3f} | {sigma * (mse / 3) ** 0.5:.4f} | {sigma * (noise / 3) ** 0.5:.4f} "
-              f"| {100 * right_t:.1f} / {100 * right[0]:.1f} % |" + cond, flush=True)
+              f"| {100 * right_t:.1f} / {100 * right_net:.1f} % |" + cond, flush=True)
 
     lookup = np.array([GHOST, *ckpt.species])
     print(f"\n## from-t: noise to t0, sample back on the {args.steps}-step grid "

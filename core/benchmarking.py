@@ -21,15 +21,17 @@ RESULTS_ENV = "AMSHORTCUT_RESULTS"
 
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPTS = BENCHMARKS.parent / "scripts"
 
 
-def load_script(name: str):
-    """The benchmark script ``benchmarks/<name>.py`` (a script, not a package) loaded as the
-    module ``benchmark_<name>``."""
+def load_script(name: str, folder: Path = BENCHMARKS):
+    """The script ``<folder>/<name>.py`` (a script, not a package; benchmarks/ by default, or
+    ``SCRIPTS``) loaded as the module ``benchmark_<name>`` (``script_<name>`` from scripts/)."""
     import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    prefix = "benchmark" if Path(folder) == BENCHMARKS else "script"
+    spec = importlib.util.spec_from_file_location(f"{prefix}_{name}", Path(folder) / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

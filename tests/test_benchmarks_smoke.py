@@ -20,7 +20,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from core.benchmarking import BENCHMARKS, load_script, run_script
+from core.benchmarking import BENCHMARKS, SCRIPTS, load_script, run_script
 from core.catalog import DEFAULT_STEPS, available_checkpoints, shipped_checkpoint
 from core.cli import main as cli
 from core.datasets.shards import shard_path, write_shard
@@ -546,12 +546,7 @@ def test_benchmark_programs_refuse_bad_input_in_one_line(script, argv, message, 
     ("sio2_decorrelation", ["--atoms", "81", "80"], "error: --atoms expects multiples of 3 (SiO2 formula units), got [81, 80]"),
 ])
 def test_dataset_scripts_refuse_bad_input_in_one_line(script, argv, message, tmp_path, monkeypatch, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"script_{script}", BENCHMARKS.parent / "scripts" / f"{script}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    status, err = _run_program(module.main, [a.replace("{tmp}", str(tmp_path)) for a in argv], monkeypatch, capsys)
+    status, err = _run_program(load_script(script, SCRIPTS).main, [a.replace("{tmp}", str(tmp_path)) for a in argv], monkeypatch, capsys)
     assert status == 2 and len(err.splitlines()) == 1
     assert err.startswith(message.replace("{tmp}", str(tmp_path)))
     assert not (tmp_path / "figures").exists()  # nothing written before the input is checked

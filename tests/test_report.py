@@ -7,24 +7,17 @@ from the results files, and a table that disagrees with its file fails here.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from core.benchmarking import SCRIPTS, load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _load_report():
-    spec = importlib.util.spec_from_file_location("report", ROOT / "scripts" / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load_report()
+report = load_script("report", SCRIPTS)
 MODELS = tuple(report.HEADLINE)  # every shipped model with a card and a README row
 
 
